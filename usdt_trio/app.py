@@ -1,0 +1,87 @@
+"""The service: one httpx client and one Store outside, one nursery inside owning every long-running task."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+
+import httpx
+import trio
+import trio_util
+
+from . import __version__
+from .chain.etherscan import EtherscanClient
+from .chain.tokens import ETHEREUM, TOKENS_BY_CHAIN
+from .config import Settings
+from .monitor.scanner import Scanner
+from .pacing import Pacer
+from .store.db import Store, open_store
+from .telegram.commands import Commands
+from .telegram.poller import Poller
+from .telegram.sender import Sender
+from .telegram.throttle import Throttle
+from .telegram.transport import make_bot
+
+__all__ = ["run_service", "Service", "make_http_client", "POLL_TIMEOUT"]
+
+log = logging.getLogger(__name__)
+POLL_TIMEOUT = 50
+
+
+@dataclass
+class Service:
+    """Handles on the running parts (for tests and the demo)."""
+
+    store: Store
+    scanner: Scanner
+    sender: Sender
+    poller: Poller
+    etherscan: EtherscanClient
+
+
+def make_http_client(poll_timeout: int = POLL_TIMEOUT) -> httpx.AsyncClient:
+    """The process's one HTTP client; its read timeout exceeds the long-poll timeout."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=10.0, read=poll_timeout + 15.0, write=15.0, pool=15.0),
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        headers={"user-agent": f"usdt-trio/{__version__}"},
+    )
+
+
+async def _stop_on_signal(cancel_scope: trio.CancelScope, *,
+                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for signum in signals:
+            log.info("%s received, shutting down", signal.Signals(signum).name)
+            cancel_scope.cancel()
+            return
+
+
+async def run_service(settings: Settings, *, handle_signals: bool = True, poll_timeout: int = POLL_TIMEOUT,
+                      task_status: trio.TaskStatus[Service] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run until cancelled (or until SIGTERM/SIGINT when ``handle_signals``); every resource is closed on exit."""
+    if settings.BLOCKSCOUT_ENABLED:
+        log.warning("BLOCKSCOUT_ENABLED is set, but fallback providers are not implemented yet; using Etherscan only")
+    async with make_http_client(poll_timeout) as http, open_store(settings.DB_PATH) as store:
+        etherscan = EtherscanClient(http, base_url=settings.ETHERSCAN_BASE_URL, api_key=settings.api_key,
+                                    chain_id=ETHEREUM, limiter=trio.CapacityLimiter(settings.ETHERSCAN_MAX_CONCURRENCY),
+                                    pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT))
+        bot = make_bot(http, settings.TELEGRAM_API_URL, settings.bot_token)
+        sender = Sender(store, bot, trio_util.AsyncValue(0))
+        scanner = Scanner(store, etherscan, TOKENS_BY_CHAIN[ETHEREUM], confirmations=settings.CONFIRMATIONS,
+                          max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify)
+        commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
+        throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
+        poller = Poller(bot, store, commands, throttle, poll_timeout=poll_timeout)
+        async with trio.open_nursery() as nursery:
+            if handle_signals:
+                await nursery.start(_stop_on_signal, nursery.cancel_scope)
+            await nursery.start(sender.run)
+            await nursery.start(scanner.run, settings.CHECK_INTERVAL_SECONDS)
+            await nursery.start(poller.run)
+            log.info("usdt-trio %s running: scanning every %ss, %d confirmations, database %s", __version__,
+                     settings.CHECK_INTERVAL_SECONDS, settings.CONFIRMATIONS, settings.DB_PATH)
+            task_status.started(Service(store, scanner, sender, poller, etherscan))
+    log.info("usdt-trio stopped")
