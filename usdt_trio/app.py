@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import httpx
 import trio
-import trio_util
 
 from . import __version__
 from .chain.etherscan import EtherscanClient
@@ -18,6 +17,7 @@ from .monitor.scanner import Scanner
 from .pacing import Pacer
 from .store.db import Store, open_store
 from .telegram.commands import Commands
+from .telegram.limits import ChatLimiter
 from .telegram.poller import Poller
 from .telegram.sender import Sender
 from .telegram.throttle import Throttle
@@ -69,12 +69,13 @@ async def run_service(settings: Settings, *, handle_signals: bool = True, poll_t
                                     chain_id=ETHEREUM, limiter=trio.CapacityLimiter(settings.ETHERSCAN_MAX_CONCURRENCY),
                                     pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT))
         bot = make_bot(http, settings.TELEGRAM_API_URL, settings.bot_token)
-        sender = Sender(store, bot, trio_util.AsyncValue(0))
+        limiter = ChatLimiter()
+        sender = Sender(store, bot, limiter)
         scanner = Scanner(store, etherscan, TOKENS_BY_CHAIN[ETHEREUM], confirmations=settings.CONFIRMATIONS,
                           max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify)
         commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
         throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
-        poller = Poller(bot, store, commands, throttle, poll_timeout=poll_timeout)
+        poller = Poller(bot, store, commands, throttle, limiter, poll_timeout=poll_timeout)
         async with trio.open_nursery() as nursery:
             if handle_signals:
                 await nursery.start(_stop_on_signal, nursery.cancel_scope)

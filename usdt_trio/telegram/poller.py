@@ -13,6 +13,7 @@ from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, Retr
 from ..errors import ConfigError
 from ..store.db import Store
 from .commands import BOT_COMMANDS, Commands, parse_command
+from .limits import ChatLimiter
 from .throttle import Throttle
 
 __all__ = ["Poller", "OFFSET_KEY", "retry_after_seconds"]
@@ -32,9 +33,10 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 class Poller:
     """getUpdates long poll → router → command handlers → replies."""
 
-    def __init__(self, bot: telegram.Bot, store: Store, commands: Commands, throttle: Throttle, *,
-                 poll_timeout: int = 50) -> None:
+    def __init__(self, bot: telegram.Bot, store: Store, commands: Commands, throttle: Throttle,
+                 limiter: ChatLimiter, *, poll_timeout: int = 50) -> None:
         self.bot = bot
+        self.limiter = limiter
         self.store = store
         self.commands = commands
         self.throttle = throttle
@@ -95,6 +97,7 @@ class Poller:
                 offset = update.update_id + 1
                 await self.store.set_value(OFFSET_KEY, str(offset))
             self.throttle.forget_idle()
+            self.limiter.forget_idle()
 
     async def handle(self, update: Update) -> None:
         """Route one update."""
@@ -132,11 +135,12 @@ class Poller:
     async def reply(self, chat_id: int, text: str) -> None:
         """Send a reply; honours one retry_after, marks the chat inactive on 403, logs other failures."""
         for _ in range(2):
+            await self.limiter.wait(chat_id)
             try:
                 await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
                 return
             except RetryAfter as exc:
-                await trio.sleep(retry_after_seconds(exc) + 0.5)
+                self.limiter.pause(chat_id, retry_after_seconds(exc) + 0.25)
             except Forbidden:
                 await self.store.set_chat_active(chat_id, False)
                 return

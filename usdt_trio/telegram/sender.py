@@ -12,8 +12,8 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from ..chain.tokens import TOKENS_BY_CHAIN, Token
-from ..pacing import Pacer
 from ..store.db import OutboxItem, Store
+from .limits import ChatLimiter
 from .poller import NO_PREVIEW, retry_after_seconds
 from .render import Notification, pack_notifications
 
@@ -21,8 +21,6 @@ __all__ = ["Sender", "GROUP_THRESHOLD"]
 
 log = logging.getLogger(__name__)
 GROUP_THRESHOLD = 5        # a chat with this many pending notifications gets them grouped into few messages
-PRIVATE_INTERVAL = 1.05    # ≤ 1 message/s per chat
-GROUP_INTERVAL = 3.05      # ≤ 20 messages/min per group
 MAX_BACKOFF = 300.0
 POLL_FALLBACK = 1.0        # re-read the outbox at least this often (retries whose pause ended)
 
@@ -42,16 +40,13 @@ def to_notification(item: OutboxItem) -> Notification:
 class Sender:
     """Drains the outbox. Workers per chat run concurrently, so a slow or blocked chat never delays the others."""
 
-    def __init__(self, store: Store, bot: telegram.Bot, wake: trio_util.AsyncValue[int], *,
-                 messages_per_second: int = 25, max_workers: int = 16) -> None:
+    def __init__(self, store: Store, bot: telegram.Bot, limiter: ChatLimiter,
+                 wake: trio_util.AsyncValue[int] | None = None) -> None:
         self.store = store
         self.bot = bot
-        self.wake = wake
-        self.pacer = Pacer(messages_per_second, period=1.0, margin=0.0)
-        self.workers = trio.CapacityLimiter(max_workers)
+        self.limiter = limiter
+        self.wake = wake if wake is not None else trio_util.AsyncValue(0)
         self._busy: set[int] = set()
-        self._paused: dict[int, float] = {}
-        self._last_sent: dict[int, float] = {}
         self._backoff: dict[int, float] = {}
         self.sent_messages = 0
 
@@ -64,8 +59,7 @@ class Sender:
             task_status.started()
             while True:
                 seen = self.wake.value
-                now = trio.current_time()
-                skip = self._busy | {chat for chat, until in self._paused.items() if until > now}
+                skip = self._busy | self.limiter.paused_beyond(trio.current_time() + POLL_FALLBACK)
                 rows = await self.store.pending_outbox(limit=2000, exclude_chats=skip)
                 by_chat: dict[int, list[OutboxItem]] = {}
                 for row in rows:
@@ -79,35 +73,27 @@ class Sender:
     async def _deliver(self, chat_id: int, items: list[OutboxItem]) -> None:
         """Send one chat's pending rows in order; stop at the first failure that needs a pause."""
         try:
-            async with self.workers:
-                while items:
-                    count = len(items) if len(items) >= GROUP_THRESHOLD else 1
-                    text, held = pack_notifications([to_notification(i) for i in items[:count]])[0]
-                    batch = items[:held]
-                    if not await self._send(chat_id, text, batch):
-                        return
-                    items = items[len(batch):]
+            while items:
+                count = len(items) if len(items) >= GROUP_THRESHOLD else 1
+                text, held = pack_notifications([to_notification(i) for i in items[:count]])[0]
+                batch = items[:held]
+                if not await self._send(chat_id, text, batch):
+                    return
+                items = items[len(batch):]
         finally:
             self._busy.discard(chat_id)
             self.notify()
 
-    async def _pace(self, chat_id: int) -> None:
-        interval = GROUP_INTERVAL if chat_id < 0 else PRIVATE_INTERVAL
-        ready = self._last_sent.get(chat_id, -interval) + interval
-        if ready > trio.current_time():
-            await trio.sleep_until(ready)
-        await self.pacer.wait()
-
     async def _send(self, chat_id: int, text: str, batch: Sequence[OutboxItem]) -> bool:
         """True when the batch is settled (sent or failed for good); False when the chat must pause."""
         ids = [item.outbox_id for item in batch]
-        await self._pace(chat_id)
+        await self.limiter.wait(chat_id)
         try:
             await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
         except RetryAfter as exc:
             wait = retry_after_seconds(exc) + 0.25
             log.info("chat %d: flood control, retrying in %.1fs", chat_id, wait)
-            self._pause(chat_id, wait)
+            self.limiter.pause(chat_id, wait)
             return False
         except Forbidden as exc:
             log.info("chat %d: %s; marked inactive, %d notifications kept", chat_id, exc.message, len(ids))
@@ -125,16 +111,10 @@ class Sender:
             log.warning("chat %d: send failed (%s: %s), retrying in %.1fs", chat_id, type(exc).__name__,
                         exc.message, backoff)
             await self.store.record_attempt(ids, f"{type(exc).__name__}: {exc.message}")
-            self._pause(chat_id, backoff)
+            self.limiter.pause(chat_id, backoff)
             return False
-        self._last_sent[chat_id] = trio.current_time()
         self._backoff.pop(chat_id, None)
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             await self.store.mark_sent(ids)  # Telegram accepted it: record that even while shutting down
         self.sent_messages += 1
         return True
-
-    def _pause(self, chat_id: int, seconds: float) -> None:
-        self._paused[chat_id] = trio.current_time() + seconds
-        self._last_sent[chat_id] = trio.current_time() + seconds - (GROUP_INTERVAL if chat_id < 0 else PRIVATE_INTERVAL)
-
