@@ -6,6 +6,7 @@ import logging
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -89,7 +90,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 _env_file=None, TELEGRAM_BOT_TOKEN=DEMO_TOKEN, ETHERSCAN_API_KEY=DEMO_KEY,
                 ETHERSCAN_BASE_URL=f"{etherscan_url}/v2/api", TELEGRAM_API_URL=telegram_url,
                 DB_PATH=Path(tmp) / "demo.sqlite3", CHECK_INTERVAL_SECONDS=1.0, CONFIRMATIONS=1)
-            service = await nursery.start(run_service, settings, handle_signals=False)
+            service = await nursery.start(partial(run_service, settings, handle_signals=False))
 
             await talk.user("/start")
             await talk.user(f"/add {to_checksum(SAVINGS)} Savings")
