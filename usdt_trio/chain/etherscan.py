@@ -23,6 +23,7 @@ T = TypeVar("T")
 PAGE_SIZE = 1000      # free plan record cap per request
 MAX_WINDOW = 10_000   # page × offset must stay ≤ this
 RETRIES = 4
+FIRST_RETRY_DELAY = 0.5  # seconds; doubles per attempt up to 8 s
 
 
 def classify_error(text: str) -> ChainApiError:
@@ -108,7 +109,7 @@ class EtherscanClient:
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """Retry transient failures with exponential backoff; rate limits also pause the pacer."""
-        delay = 0.5
+        delay = FIRST_RETRY_DELAY
         for attempt in range(1, RETRIES + 1):
             try:
                 return await call()

@@ -56,6 +56,8 @@ class Scanner:
         self.on_enqueued = on_enqueued
         self.max_blocks_per_cycle = max_blocks_per_cycle
         self.last_report: trio_util.AsyncValue[CycleReport | None] = trio_util.AsyncValue(None)
+        self.cycles = trio_util.AsyncValue(0)   # completed cycles, successful or not
+        self.failed_cycles = 0
 
     async def run(self, interval: float, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Scan every ``interval`` seconds (drift-free); API faults are logged and the range is retried next cycle."""
@@ -64,7 +66,9 @@ class Scanner:
             try:
                 await self.cycle()
             except ChainApiError as exc:
+                self.failed_cycles += 1
                 log.warning("scan cycle failed, range kept for next cycle: %s: %s", type(exc).__name__, exc)
+            self.cycles.value += 1
 
     async def cycle(self) -> CycleReport:
         """One scan step. Raises ChainApiError without advancing anything when any read fails."""
