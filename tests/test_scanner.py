@@ -1,0 +1,102 @@
+"""The scanner against the fake Etherscan: calls per cycle, never skipping a failed range, confirmations."""
+
+from __future__ import annotations
+
+import random
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import trio
+
+from conftest import API_KEY
+from usdt_trio.chain import etherscan as etherscan_module
+from usdt_trio.chain.etherscan import EtherscanClient
+from usdt_trio.chain.tokens import TOKENS_BY_CHAIN
+from usdt_trio.errors import ChainApiError
+from usdt_trio.monitor.scanner import Scanner
+from usdt_trio.pacing import Pacer
+from usdt_trio.store.db import Watch, open_store
+
+WALLET = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
+STRANGER = "0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb"
+
+
+@pytest.fixture
+def scanner_for(fakes, tmp_path, monkeypatch):
+    """scanner_for(confirmations=0) → an async context manager yielding (scanner, store)."""
+    monkeypatch.setattr(etherscan_module, "FIRST_RETRY_DELAY", 0.001)
+    fakes.etherscan.rate_limit = 10_000
+
+    @asynccontextmanager
+    async def build(confirmations: int = 0):
+        async with httpx.AsyncClient() as http, open_store(tmp_path / "db.sqlite3") as store:
+            client = EtherscanClient(http, base_url=fakes.etherscan_url, api_key=API_KEY, chain_id=1,
+                                     limiter=trio.CapacityLimiter(3), pacer=Pacer(1000))
+            yield Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=confirmations, max_age_days=7), store
+    return build
+
+
+async def watch(store, chat_id: int, address: str, start_block: int) -> None:
+    await store.upsert_chat(chat_id, None, None)
+    await store.add_watch(Watch(chat_id, 1, address, None, start_block), 10**6)
+
+
+async def test_calls_per_cycle_do_not_grow_with_watched_addresses(fakes, scanner_for):
+    rng = random.Random(1)
+    calls = []
+    async with scanner_for() as (scanner, store):
+        await scanner.cycle()  # sets the starting checkpoint
+        for watched_count in (1, 100, 2000):
+            for i in range(watched_count - len(await store.watched_set(1))):
+                await watch(store, 10_000 + i, f"0x{rng.getrandbits(160):040x}", fakes.chain.head)
+            fakes.chain.add_noise(rng)
+            fakes.chain.mine(3)
+            report = await scanner.cycle()
+            calls.append(report.api_calls)
+    assert calls == [3, 3, 3]  # eth_blockNumber + one getLogs per token
+
+
+async def test_failed_range_is_retried_not_skipped(fakes, scanner_for):
+    async with scanner_for() as (scanner, store):
+        await scanner.cycle()
+        await watch(store, 1, WALLET, fakes.chain.head)
+        fakes.chain.transfer("USDC", STRANGER, WALLET, 5)
+        fakes.chain.mine()
+        checkpoint = await store.get_checkpoint(1)
+        fakes.etherscan.inject("invalid_key", action="logs.getLogs")
+        with pytest.raises(ChainApiError):
+            await scanner.cycle()
+        assert await store.get_checkpoint(1) == checkpoint
+        assert (await store.outbox_counts()).get("pending", 0) == 0
+        fakes.chain.mine(2)
+        report = await scanner.cycle()
+        assert report.from_block == checkpoint + 1 and report.enqueued == 1
+
+
+async def test_only_blocks_with_enough_confirmations_are_reported(fakes, scanner_for):
+    async with scanner_for(confirmations=2) as (scanner, store):
+        await scanner.cycle()
+        await watch(store, 1, WALLET, fakes.chain.head)
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 5)
+        block = fakes.chain.mine()
+        assert (await scanner.cycle()).enqueued == 0
+        fakes.chain.mine()
+        assert (await scanner.cycle()).enqueued == 0
+        fakes.chain.mine()
+        report = await scanner.cycle()
+        assert report.enqueued == 1 and report.to_block == block
+
+
+async def test_large_block_ranges_are_read_completely(fakes, scanner_for):
+    async with scanner_for() as (scanner, store):
+        await scanner.cycle()
+        await watch(store, 1, WALLET, fakes.chain.head)
+        rng = random.Random(5)
+        for _ in range(40):
+            fakes.chain.add_noise(rng)
+            fakes.chain.transfer("USDT", STRANGER, WALLET, 1)
+            fakes.chain.mine()
+        report = await scanner.cycle()
+        assert report.enqueued == 40
+        assert report.transfers == len(fakes.chain.transfers(report.from_block, report.to_block))
