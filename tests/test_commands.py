@@ -97,7 +97,8 @@ async def test_restart_neither_replays_nor_loses_commands(fakes, settings_for):
         offset = int(await service.store.get_value(OFFSET_KEY))
     fakes.telegram.user_sends(USER, f"/add {OTHER}")  # arrives while the service is down
     async with running(settings) as service:
-        [reply] = await converse(fakes.telegram, "/list")
+        [added, reply] = await converse(fakes.telegram, "/list", replies=2)
+        assert "Watching" in added
 
         async def both_confirmed() -> bool:
             return int(await service.store.get_value(OFFSET_KEY)) == offset + 2
