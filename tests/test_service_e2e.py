@@ -187,3 +187,18 @@ async def test_per_user_throttle(fakes, settings_for):
         [other] = await converse(fakes.telegram, "/help", user=4004)
         assert "/add" in other
         assert not any("watch any" in m.text for m in fakes.telegram.messages_to(USER))
+
+
+async def test_retry_after_and_network_failures_are_retried(fakes, settings_for):
+    async with running(settings_for(fakes)) as service:
+        await converse(fakes.telegram, f"/add {WALLET}")
+        fakes.telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        fakes.telegram.reset_next("sendMessage")
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 3_000_000)
+        fakes.chain.mine()
+        texts = await wait_entries(fakes, 1)
+        await settle(service, fakes)
+        assert "3 USDT" in texts[-1]
+        assert fakes.telegram.rejected_429 == 1
+        assert fakes.telegram.unhonoured_retry_after == 0
+        assert entries(texts) == 1
