@@ -178,15 +178,16 @@ class Store:
             now = _now()
             deliveries = plan(self._watched_set(chain_id))
             conn.executemany(
-                "INSERT OR IGNORE INTO transfers(chain_id, tx_hash, log_index, block_number, block_time, block_hash, "
-                "contract, sender, recipient, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO transfers(chain_id, tx_hash, log_index, block_number, block_time, block_hash, "
+                "contract, sender, recipient, value) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(chain_id, tx_hash, log_index) DO NOTHING",
                 {d.transfer.key: (t.chain_id, t.tx_hash, t.log_index, t.block_number, t.block_time, t.block_hash,
                                   t.contract, t.sender, t.recipient, str(t.value))
                  for d in deliveries for t in (d.transfer,)}.values())
             before = conn.total_changes
             conn.executemany(
-                "INSERT OR IGNORE INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index) DO NOTHING",
                 [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, now) for d in deliveries])
             enqueued = conn.total_changes - before
             conn.execute(

@@ -35,14 +35,18 @@ def import_usdt_monitor_bot(conn: sqlite3.Connection) -> None:
         for address, block in conn.execute("SELECT address, last_checked_block FROM tracked_addresses"):
             if isinstance(address, str) and isinstance(block, int) and block > 0:
                 checked[address.lower()] = block
-    checkpoint = min(checked.values()) if checked else None
+    wallet_rows = conn.execute("SELECT user_id, address FROM wallets ORDER BY wallet_id").fetchall()
+    # only wallets still watched count: the old bot never deletes tracked_addresses rows of removed wallets,
+    # and such a stale row would send the new scanner back months of blocks
+    wallet_blocks = [checked[a] for a in {str(address).lower() for _, address in wallet_rows} if a in checked and ADDRESS.fullmatch(a)]
+    checkpoint = min(wallet_blocks) if wallet_blocks else None
     users = 0
     for user_id, username, first_name in conn.execute("SELECT user_id, username, first_name FROM users").fetchall():
         conn.execute("INSERT OR IGNORE INTO chats(chat_id, username, first_name, active, created_at) VALUES (?,?,?,1,?)",
                      (user_id, username, first_name, now))
         users += 1
     wallets = 0
-    for user_id, address in conn.execute("SELECT user_id, address FROM wallets ORDER BY wallet_id").fetchall():
+    for user_id, address in wallet_rows:
         address = str(address).lower()
         if not ADDRESS.fullmatch(address):
             log.warning("legacy import: skipping malformed wallet address for chat %s", user_id)
