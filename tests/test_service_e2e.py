@@ -202,3 +202,21 @@ async def test_retry_after_and_network_failures_are_retried(fakes, settings_for)
         assert fakes.telegram.rejected_429 == 1
         assert fakes.telegram.unhonoured_retry_after == 0
         assert entries(texts) == 1
+
+
+async def test_notifications_for_a_blocked_chat_wait_until_it_returns(fakes, settings_for):
+    async with running(settings_for(fakes)) as service:
+        await converse(fakes.telegram, f"/add {WALLET}")
+        fakes.telegram.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 8_000_000)
+        fakes.chain.mine()
+
+        async def inactive() -> bool:
+            return await service.store.chat_active(USER) is False
+        await poll_until(inactive)
+        assert (await service.store.outbox_counts()).get("pending") == 1  # kept, not dropped
+        fakes.telegram.block_bot(USER)
+        fakes.telegram.unblock_bot(USER)  # my_chat_member kicked → member reactivates the chat
+        texts = await wait_entries(fakes, 1)
+        await settle(service, fakes)
+        assert "8 USDT" in texts[-1] and entries(texts) == 1

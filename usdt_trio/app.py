@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import trio
@@ -13,6 +17,7 @@ from . import __version__
 from .chain.etherscan import EtherscanClient
 from .chain.tokens import ETHEREUM, TOKENS_BY_CHAIN
 from .config import Settings
+from .errors import ConfigError
 from .monitor.scanner import Scanner
 from .pacing import Pacer
 from .store.db import Store, open_store
@@ -49,6 +54,17 @@ def make_http_client(poll_timeout: int = POLL_TIMEOUT) -> httpx.AsyncClient:
     )
 
 
+@asynccontextmanager
+async def _open_database(path: Path) -> AsyncIterator[Store]:
+    """open_store, except that a database that cannot be opened or migrated is a DB_PATH configuration error."""
+    async with AsyncExitStack() as stack:
+        try:
+            store = await stack.enter_async_context(open_store(path))
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            raise ConfigError(f"DB_PATH: {path} cannot be used: {exc}") from None
+        yield store
+
+
 async def _stop_on_signal(cancel_scope: trio.CancelScope, *,
                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -64,7 +80,7 @@ async def run_service(settings: Settings, *, handle_signals: bool = True, poll_t
     """Run until cancelled (or until SIGTERM/SIGINT when ``handle_signals``); every resource is closed on exit."""
     if settings.BLOCKSCOUT_ENABLED:
         log.warning("BLOCKSCOUT_ENABLED is set, but fallback providers are not implemented yet; using Etherscan only")
-    async with make_http_client(poll_timeout) as http, open_store(settings.DB_PATH) as store:
+    async with make_http_client(poll_timeout) as http, _open_database(settings.DB_PATH) as store:
         etherscan = EtherscanClient(http, base_url=settings.ETHERSCAN_BASE_URL, api_key=settings.api_key,
                                     chain_id=ETHEREUM, limiter=trio.CapacityLimiter(settings.ETHERSCAN_MAX_CONCURRENCY),
                                     pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT))

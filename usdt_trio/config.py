@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     """Every knob of the service. Durations are seconds; amounts never appear here."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      case_sensitive=True, validate_default=True)
+                                      case_sensitive=True, validate_default=True, env_ignore_empty=True)
 
     TELEGRAM_BOT_TOKEN: SecretStr
     ETHERSCAN_API_KEY: SecretStr

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import telegram
 import trio
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from ..errors import ConfigError
 from ..store.db import Store
@@ -22,6 +24,10 @@ log = logging.getLogger(__name__)
 OFFSET_KEY = "telegram.update_offset"
 ALLOWED_UPDATES = ["message", "my_chat_member"]
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+# getUpdates is fetched raw on purpose (each update parsed on its own, so one PTB cannot parse is skipped, not
+# crash-looped); PTB warns about exactly that call.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -71,8 +77,8 @@ class Poller:
         delay = 1.0
         while True:
             try:
-                updates = await self.bot.get_updates(offset=offset, timeout=self.poll_timeout,
-                                                     allowed_updates=ALLOWED_UPDATES)
+                raw = await self.bot.do_api_request("getUpdates", api_kwargs={
+                    "offset": offset, "timeout": self.poll_timeout, "allowed_updates": ALLOWED_UPDATES})
                 delay = 1.0
             except InvalidToken:
                 raise ConfigError("TELEGRAM_BOT_TOKEN was rejected by Telegram (Unauthorized)") from None
@@ -88,13 +94,17 @@ class Poller:
                 await trio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            for update in updates:
+            for item in raw if isinstance(raw, list) else ():
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                if not isinstance(update_id, int):
+                    log.error("getUpdates returned an item without update_id; ignored")
+                    continue
                 try:
-                    await self.handle(update)
+                    await self.handle(Update.de_json(item, self.bot))
                 except Exception:
                     # a bad update must not crash-loop the process: it would be redelivered after every restart
-                    log.exception("update %d could not be handled", update.update_id)
-                offset = update.update_id + 1
+                    log.exception("update %d could not be handled; skipped", update_id)
+                offset = update_id + 1
                 await self.store.set_value(OFFSET_KEY, str(offset))
             self.throttle.forget_idle()
             self.limiter.forget_idle()

@@ -601,9 +601,10 @@ class FakeTelegram:
         user = self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": "Alice"})
         chat = self._chats.setdefault(chat_id, {"id": chat_id, "type": "private", "first_name": user["first_name"]}
                                       if chat_id > 0 else {"id": chat_id, "type": "group", "title": "Test group"})
-        member = {"user": self.bot_user, "status": new} | ({"until_date": 0} if new == "kicked" else {})
+        def member(status: str) -> dict[str, Any]:  # a kicked ChatMember always carries until_date (0 = forever)
+            return {"user": self.bot_user, "status": status} | ({"until_date": 0} if status == "kicked" else {})
         return {"chat": chat, "from": user, "date": int(time.time()),
-                "old_chat_member": {"user": self.bot_user, "status": old}, "new_chat_member": member}
+                "old_chat_member": member(old), "new_chat_member": member(new)}
 
     def _message_json(self, message: SentMessage) -> dict[str, Any]:
         body = {"message_id": message.message_id, "from": self.bot_user, "chat": self._chats[message.chat_id],
