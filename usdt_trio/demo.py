@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -53,7 +55,8 @@ class Conversation:
         with trio.fail_after(STEP_TIMEOUT):
             messages = await self.telegram.wait_for_messages(USER, self.seen + count)
         for message in messages[self.seen:self.seen + count]:
-            self.say("🤖 bot:", message.text)
+            links = re.findall(r'href="([^"]+)"', message.html)
+            self.say("🤖 bot:", message.text + "".join(f"\n  ↳ {html.unescape(url)}" for url in links))
             print(file=self.out)
         self.seen += count
 
