@@ -100,3 +100,19 @@ async def test_large_block_ranges_are_read_completely(fakes, scanner_for):
         report = await scanner.cycle()
         assert report.enqueued == 40
         assert report.transfers == len(fakes.chain.transfers(report.from_block, report.to_block))
+
+
+async def test_watch_added_behind_the_checkpoint_is_backfilled_once(fakes, scanner_for):
+    """Blocks mined while an /add was in flight are read again for the new watch, and only for it."""
+    async with scanner_for() as (scanner, store):
+        await scanner.cycle()
+        await watch(store, 1, WALLET, fakes.chain.head)
+        added_at = fakes.chain.head
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 5)
+        fakes.chain.mine(3)
+        assert (await scanner.cycle()).enqueued == 1
+        await watch(store, 2, WALLET, added_at)  # its head was read before that scan committed
+        report = await scanner.cycle()
+        assert report.from_block == added_at + 1
+        assert report.enqueued == 1
+        assert sorted(i.chat_id for i in await store.pending_outbox()) == [1, 2]

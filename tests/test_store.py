@@ -217,7 +217,7 @@ async def test_commit_scan_writes_nothing_when_the_plan_raises(tmp_path: Path) -
     path = tmp_path / "db.sqlite3"
     async with open_store(path) as store:
         await watching(store, 1, A)
-        assert await store.commit_scan(ETHEREUM, 100, lambda watched: ()) == 0
+        assert await store.commit_scan(ETHEREUM, None, 100, lambda watched: ()) == 0
 
         seen: list[dict] = []
 
@@ -226,7 +226,7 @@ async def test_commit_scan_writes_nothing_when_the_plan_raises(tmp_path: Path) -
             raise ValueError("spam scorer blew up")
 
         with pytest.raises(ValueError, match="blew up"):
-            await store.commit_scan(ETHEREUM, 200, plan)
+            await store.commit_scan(ETHEREUM, 100, 200, plan)
         assert seen == [{A: [WatchRef(1, 0)]}]
         assert await store.get_checkpoint(ETHEREUM) == 100
 
@@ -240,7 +240,7 @@ async def test_commit_scan_writes_nothing_when_the_plan_raises(tmp_path: Path) -
         good = [Delivery(1, transfer(1, 0, B, A, 5, block=150), "in", A, B),
                 Delivery(1, transfer(2, 0, B, A, 6, block=150), "in", A, B)]
         with pytest.raises(sqlite3.IntegrityError, match="simulated"):
-            await store.commit_scan(ETHEREUM, 200, lambda watched: good)
+            await store.commit_scan(ETHEREUM, 100, 200, lambda watched: good)
         assert await store.get_checkpoint(ETHEREUM) == 100
         assert await store.pending_outbox() == []
         assert await store.outbox_counts() == {}
@@ -261,9 +261,9 @@ async def test_commit_scan_is_idempotent_and_never_moves_the_checkpoint_back(tmp
         def plan(watched):
             return match_transfers(transfers, watched, 0).deliveries
 
-        assert await store.commit_scan(ETHEREUM, 100, plan) == 6
+        assert await store.commit_scan(ETHEREUM, None, 100, plan) == 6
         assert await store.get_checkpoint(ETHEREUM) == 100
-        assert await store.commit_scan(ETHEREUM, 100, plan) == 0
+        assert await store.commit_scan(ETHEREUM, 100, 100, plan) == 0
         assert await store.outbox_counts() == {"pending": 6}
         pending = await store.pending_outbox()
         assert sorted((i.chat_id, i.transfer.key, i.kind) for i in pending) == [
@@ -272,11 +272,11 @@ async def test_commit_scan_is_idempotent_and_never_moves_the_checkpoint_back(tmp
 
         # once sent, the same range scanned again (e.g. after a crash) is not delivered again
         await store.mark_sent([i.outbox_id for i in pending])
-        assert await store.commit_scan(ETHEREUM, 120, plan) == 0
+        assert await store.commit_scan(ETHEREUM, 100, 120, plan) == 0
         assert await store.pending_outbox() == []
         assert await store.get_checkpoint(ETHEREUM) == 120
 
-        assert await store.commit_scan(ETHEREUM, 50, lambda watched: ()) == 0
+        assert await store.commit_scan(ETHEREUM, 120, 50, lambda watched: ()) == 0
         assert await store.get_checkpoint(ETHEREUM) == 120
         assert await store.get_checkpoint(ETHEREUM + 1) is None
     assert raw(path, "SELECT COUNT(*) FROM transfers") == [(3,)]
@@ -299,7 +299,7 @@ async def test_pending_outbox_filters_joins_labels_and_keeps_order(tmp_path: Pat
             Delivery(1, big, "in", A, C),
             Delivery(1, transfer(4, 0, B, D, 4, block=102), "out", B, D),
         ]
-        assert await store.commit_scan(ETHEREUM, 102, lambda watched: deliveries) == 5
+        assert await store.commit_scan(ETHEREUM, None, 102, lambda watched: deliveries) == 5
         await store.set_chat_active(3, False)
 
         pending = await store.pending_outbox()
@@ -423,3 +423,31 @@ async def test_store_closes_its_connection_when_migration_fails(tmp_path: Path, 
     assert len(connections) == 2
     for conn in connections:
         assert_closed(conn, path)
+
+
+async def test_add_during_a_scan_rewinds_the_checkpoint_and_the_stale_scan_does_not_overwrite_it(tmp_path: Path) -> None:
+    async with open_store(tmp_path / "db.sqlite3") as store:
+        await watching(store, 1, A)
+        await store.commit_scan(ETHEREUM, None, 100, lambda watched: ())
+        # a scan reads (100, 110] while chat 2's /add (head 104 at that moment) commits
+        await store.upsert_chat(2, None, None)
+        assert await store.add_watch(Watch(2, ETHEREUM, B, None, 104), 10) is AddResult.ADDED
+        assert await store.get_checkpoint(ETHEREUM) == 100   # nothing scanned past 104 yet: unchanged
+        transfers = [transfer(1, 0, C, B, 7, block=103), transfer(2, 0, C, B, 8, block=106)]
+
+        def plan(watched):
+            return match_transfers(transfers, watched, 0).deliveries
+
+        assert await store.commit_scan(ETHEREUM, 100, 110, plan) == 1   # block 106 matched for the new watch
+        assert await store.get_checkpoint(ETHEREUM) == 110
+        # the next /add commits with head 105 after that scan already passed it: rewound to 105
+        await store.upsert_chat(3, None, None)
+        await store.add_watch(Watch(3, ETHEREUM, B, None, 105), 10)
+        assert await store.get_checkpoint(ETHEREUM) == 105
+        # a scan that started from 110 before the rewind must not move the checkpoint past the rewound range
+        assert await store.commit_scan(ETHEREUM, 110, 120, lambda watched: ()) == 0
+        assert await store.get_checkpoint(ETHEREUM) == 105
+        # re-reading (105, 120] gives chat 3 the transfer of block 106 and chat 2 nothing twice
+        assert await store.commit_scan(ETHEREUM, 105, 120, plan) == 1
+        assert sorted(i.chat_id for i in await store.pending_outbox()) == [2, 3]
+        assert await store.get_checkpoint(ETHEREUM) == 120

@@ -77,7 +77,7 @@ class Scanner:
         safe = head - self.confirmations
         checkpoint = await self.store.get_checkpoint(self.chain_id)
         if checkpoint is None:
-            await self.store.commit_scan(self.chain_id, safe, lambda watched: ())
+            await self.store.commit_scan(self.chain_id, None, safe, lambda watched: ())
             log.info("chain %d: starting at block %d (head %d)", self.chain_id, safe, head)
             return self._report(CycleReport(head, None, safe, api_calls=self.client.calls - calls_before))
         if safe <= checkpoint:
@@ -91,7 +91,7 @@ class Scanner:
             outcome.append(match_transfers(transfers, watched, min_time))
             return outcome[0].deliveries
 
-        enqueued = await self.store.commit_scan(self.chain_id, end, plan)
+        enqueued = await self.store.commit_scan(self.chain_id, checkpoint, end, plan)
         report = CycleReport(head, start, end, len(transfers), enqueued, outcome[0].too_old,
                              self.client.calls - calls_before)
         if enqueued:

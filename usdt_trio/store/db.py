@@ -125,6 +125,10 @@ class Store:
                 return AddResult.LIMIT
             conn.execute("INSERT INTO watches(chat_id, chain_id, address, label, start_block, added_at) VALUES (?,?,?,?,?,?)",
                          (watch.chat_id, watch.chain_id, watch.address, watch.label, watch.start_block, _now()))
+            # if a scan already passed the watch's start (blocks were mined while /add was in flight), rewind so
+            # those blocks are read again for it; other chats' notifications are not repeated (identity is unique)
+            conn.execute("UPDATE checkpoints SET block=? WHERE chain_id=? AND block>?",
+                         (watch.start_block, watch.chain_id, watch.start_block))
             return AddResult.ADDED
         return await self._run(self._tx, work)
 
@@ -167,12 +171,14 @@ class Store:
         """Every address watched on the chain by an active chat → who watches it since which block."""
         return await self._run(self._watched_set, chain_id)
 
-    async def commit_scan(self, chain_id: int, checkpoint: int,
+    async def commit_scan(self, chain_id: int, previous: int | None, checkpoint: int,
                           plan: Callable[[dict[str, list[WatchRef]]], Sequence[Delivery]]) -> int:
         """Match, store transfers, enqueue deliveries and advance the checkpoint in ONE transaction.
 
         ``plan`` runs inside the transaction against the watched set as committed at that instant, so a watch
-        added while the range was being fetched is matched too. Returns the number of outbox rows enqueued.
+        added while the range was being fetched is matched too. The checkpoint moves from ``previous`` to
+        ``checkpoint`` only if it still is ``previous``: an /add that rewound it (see add_watch) is not overwritten,
+        and the range is read again next cycle (duplicates are ignored by identity). Returns rows enqueued.
         """
         def work(conn: sqlite3.Connection) -> int:
             now = _now()
@@ -190,10 +196,12 @@ class Store:
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index) DO NOTHING",
                 [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, now) for d in deliveries])
             enqueued = conn.total_changes - before
-            conn.execute(
-                "INSERT INTO checkpoints(chain_id, block, updated_at) VALUES (?,?,?) ON CONFLICT(chain_id) "
-                "DO UPDATE SET block=max(block, excluded.block), updated_at=excluded.updated_at",
-                (chain_id, checkpoint, now))
+            if previous is None:
+                conn.execute("INSERT INTO checkpoints(chain_id, block, updated_at) VALUES (?,?,?) "
+                             "ON CONFLICT(chain_id) DO NOTHING", (chain_id, checkpoint, now))
+            elif checkpoint > previous:
+                conn.execute("UPDATE checkpoints SET block=?, updated_at=? WHERE chain_id=? AND block=?",
+                             (checkpoint, now, chain_id, previous))
             return enqueued
         return await self._run(self._tx, work)
 
