@@ -220,3 +220,22 @@ async def test_notifications_for_a_blocked_chat_wait_until_it_returns(fakes, set
         texts = await wait_entries(fakes, 1)
         await settle(service, fakes)
         assert "8 USDT" in texts[-1] and entries(texts) == 1
+
+
+async def test_a_row_that_cannot_be_rendered_fails_alone(fakes, settings_for):
+    from usdt_trio.chain.models import Transfer
+    from usdt_trio.store.db import Delivery
+
+    async with running(settings_for(fakes)) as service:
+        await converse(fakes.telegram, f"/add {WALLET}")
+        usdt = "0xdac17f958d2ee523a2206206994597c13d831ec7"
+        bad = Transfer(1, "0xnot-a-hash", 0, 1, 1_700_000_000, usdt, STRANGER, WALLET, 1)
+        checkpoint = await service.store.get_checkpoint(1)
+        await service.store.commit_scan(1, checkpoint, checkpoint, lambda watched: [
+            Delivery(USER, bad, "in", WALLET, STRANGER)])
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 6_000_000)
+        fakes.chain.mine()
+        texts = await wait_entries(fakes, 1)
+        await settle(service, fakes)
+        assert "6 USDT" in texts[-1] and entries(texts) == 1
+        assert (await service.store.outbox_counts()).get("failed") == 1

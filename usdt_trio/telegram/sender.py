@@ -71,18 +71,35 @@ class Sender:
                     await self.wake.wait_value(lambda value: value != seen)
 
     async def _deliver(self, chat_id: int, items: list[OutboxItem]) -> None:
-        """Send one chat's pending rows in order; stop at the first failure that needs a pause."""
+        """Send one chat's pending rows in order (grouped when there are many); stop at the first pause."""
         try:
-            while items:
-                count = len(items) if len(items) >= GROUP_THRESHOLD else 1
-                text, held = pack_notifications([to_notification(i) for i in items[:count]])[0]
-                batch = items[:held]
+            for text, batch in await self._messages(items):
                 if not await self._send(chat_id, text, batch):
                     return
-                items = items[len(batch):]
         finally:
             self._busy.discard(chat_id)
             self.notify()
+
+    async def _messages(self, items: list[OutboxItem]) -> list[tuple[str, list[OutboxItem]]]:
+        """Render rows into (message, rows) pairs; a row that cannot be rendered is failed, not retried forever."""
+        rendered: list[tuple[OutboxItem, Notification]] = []
+        for item in items:
+            notification = to_notification(item)
+            try:
+                pack_notifications([notification])
+            except ValueError as exc:
+                log.error("outbox row %d cannot be rendered: %s", item.outbox_id, exc)
+                await self.store.mark_failed([item.outbox_id], f"render: {exc}")
+                continue
+            rendered.append((item, notification))
+        groups = [rendered] if len(rendered) >= GROUP_THRESHOLD else [[pair] for pair in rendered]
+        messages = []
+        for group in groups:
+            start = 0
+            for text, held in pack_notifications([n for _, n in group]):
+                messages.append((text, [item for item, _ in group[start:start + held]]))
+                start += held
+        return messages
 
     async def _send(self, chat_id: int, text: str, batch: Sequence[OutboxItem]) -> bool:
         """True when the batch is settled (sent or failed for good); False when the chat must pause."""
