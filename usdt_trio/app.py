@@ -6,7 +6,7 @@ import logging
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +65,11 @@ async def _open_database(path: Path) -> AsyncIterator[Store]:
         yield store
 
 
-async def _stop_on_signal(cancel_scope: trio.CancelScope, *,
-                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        task_status.started()
-        async for signum in signals:
-            log.info("%s received, shutting down", signal.Signals(signum).name)
-            cancel_scope.cancel()
-            return
+async def _stop_on_signal(signals: AsyncIterator[int], cancel_scope: trio.CancelScope) -> None:
+    async for signum in signals:
+        log.info("%s received, shutting down", signal.Signals(signum).name)
+        cancel_scope.cancel()
+        return
 
 
 async def run_service(settings: Settings, *, handle_signals: bool = True, poll_timeout: int = POLL_TIMEOUT,
@@ -80,25 +77,34 @@ async def run_service(settings: Settings, *, handle_signals: bool = True, poll_t
     """Run until cancelled (or until SIGTERM/SIGINT when ``handle_signals``); every resource is closed on exit."""
     if settings.BLOCKSCOUT_ENABLED:
         log.warning("BLOCKSCOUT_ENABLED is set, but fallback providers are not implemented yet; using Etherscan only")
-    async with make_http_client(poll_timeout) as http, _open_database(settings.DB_PATH) as store:
-        etherscan = EtherscanClient(http, base_url=settings.ETHERSCAN_BASE_URL, api_key=settings.api_key,
-                                    chain_id=ETHEREUM, limiter=trio.CapacityLimiter(settings.ETHERSCAN_MAX_CONCURRENCY),
-                                    pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT))
-        bot = make_bot(http, settings.TELEGRAM_API_URL, settings.bot_token)
-        limiter = ChatLimiter()
-        sender = Sender(store, bot, limiter)
-        scanner = Scanner(store, etherscan, TOKENS_BY_CHAIN[ETHEREUM], confirmations=settings.CONFIRMATIONS,
-                          max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify)
-        commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
-        throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
-        poller = Poller(bot, store, commands, throttle, limiter, poll_timeout=poll_timeout)
-        async with trio.open_nursery() as nursery:
-            if handle_signals:
-                await nursery.start(_stop_on_signal, nursery.cancel_scope)
-            await nursery.start(sender.run)
-            await nursery.start(scanner.run, settings.CHECK_INTERVAL_SECONDS)
-            await nursery.start(poller.run)
-            log.info("usdt-trio %s running: scanning every %ss, %d confirmations, database %s", __version__,
-                     settings.CHECK_INTERVAL_SECONDS, settings.CONFIRMATIONS, settings.DB_PATH)
-            task_status.started(Service(store, scanner, sender, poller, etherscan))
+    # the receiver is installed before anything opens, so a SIGTERM during start-up still means a clean exit 0
+    receiver = trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) if handle_signals else nullcontext()
+    with receiver as signals:
+        async with make_http_client(poll_timeout) as http, _open_database(settings.DB_PATH) as store:
+            await _serve(settings, http, store, signals, poll_timeout, task_status)
     log.info("usdt-trio stopped")
+
+
+async def _serve(settings: Settings, http: httpx.AsyncClient, store: Store, signals: AsyncIterator[int] | None,
+                 poll_timeout: int, task_status: trio.TaskStatus[Service]) -> None:
+    """Wire the parts together and run them in the one nursery."""
+    etherscan = EtherscanClient(http, base_url=settings.ETHERSCAN_BASE_URL, api_key=settings.api_key,
+                                chain_id=ETHEREUM, limiter=trio.CapacityLimiter(settings.ETHERSCAN_MAX_CONCURRENCY),
+                                pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT))
+    bot = make_bot(http, settings.TELEGRAM_API_URL, settings.bot_token)
+    limiter = ChatLimiter()
+    sender = Sender(store, bot, limiter)
+    scanner = Scanner(store, etherscan, TOKENS_BY_CHAIN[ETHEREUM], confirmations=settings.CONFIRMATIONS,
+                      max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify)
+    commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
+    throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
+    poller = Poller(bot, store, commands, throttle, limiter, poll_timeout=poll_timeout)
+    async with trio.open_nursery() as nursery:
+        if signals is not None:
+            nursery.start_soon(_stop_on_signal, signals, nursery.cancel_scope)
+        await nursery.start(sender.run)
+        await nursery.start(scanner.run, settings.CHECK_INTERVAL_SECONDS)
+        await nursery.start(poller.run)
+        log.info("usdt-trio %s running: scanning every %ss, %d confirmations, database %s", __version__,
+                 settings.CHECK_INTERVAL_SECONDS, settings.CONFIRMATIONS, settings.DB_PATH)
+        task_status.started(Service(store, scanner, sender, poller, etherscan))
