@@ -7,7 +7,7 @@ import warnings
 
 import telegram
 import trio
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
@@ -17,23 +17,17 @@ from ..store.db import Store
 from .commands import BOT_COMMANDS, Commands, parse_command
 from .limits import ChatLimiter
 from .throttle import Throttle
+from .transport import NO_PREVIEW, retry_after_seconds
 
-__all__ = ["Poller", "OFFSET_KEY", "retry_after_seconds"]
+__all__ = ["Poller", "OFFSET_KEY"]
 
 log = logging.getLogger(__name__)
 OFFSET_KEY = "telegram.update_offset"
 ALLOWED_UPDATES = ["message", "my_chat_member"]
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 # getUpdates is fetched raw on purpose (each update parsed on its own, so one PTB cannot parse is skipped, not
 # crash-looped); PTB warns about exactly that call.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
-
-
-def retry_after_seconds(exc: RetryAfter) -> float:
-    """RetryAfter.retry_after is an int or a timedelta depending on PTB settings."""
-    value = exc._retry_after  # a timedelta in PTB >= 22.2; avoids the deprecation warning of .retry_after
-    return value.total_seconds() if hasattr(value, "total_seconds") else value
 
 
 class Poller:

@@ -14,8 +14,8 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Ne
 from ..chain.tokens import TOKENS_BY_CHAIN, Token
 from ..store.db import OutboxItem, Store
 from .limits import ChatLimiter
-from .poller import NO_PREVIEW, retry_after_seconds
 from .render import Notification, pack_notifications
+from .transport import NO_PREVIEW, retry_after_seconds
 
 __all__ = ["Sender", "GROUP_THRESHOLD"]
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import httpx
 import telegram
-from telegram.error import NetworkError, TimedOut
+from telegram import LinkPreviewOptions
+from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-__all__ = ["SharedClientRequest", "make_bot"]
+__all__ = ["SharedClientRequest", "make_bot", "retry_after_seconds", "NO_PREVIEW"]
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 class SharedClientRequest(BaseRequest):
@@ -50,3 +53,9 @@ def make_bot(http: httpx.AsyncClient, api_url: str, token: str) -> telegram.Bot:
     request = SharedClientRequest(http)
     return telegram.Bot(token=token, base_url=f"{api_url.rstrip('/')}/bot", request=request,
                         get_updates_request=request)
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """RetryAfter.retry_after in seconds (a timedelta with PTB_TIMEDELTA set, see telegram/__init__.py; else an int)."""
+    value = exc.retry_after
+    return value.total_seconds() if hasattr(value, "total_seconds") else value
