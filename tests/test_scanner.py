@@ -116,3 +116,28 @@ async def test_watch_added_behind_the_checkpoint_is_backfilled_once(fakes, scann
         assert report.from_block == added_at + 1
         assert report.enqueued == 1
         assert sorted(i.chat_id for i in await store.pending_outbox()) == [1, 2]
+
+
+async def test_daily_limit_and_rejected_key_pause_the_scanner(fakes, scanner_for, monkeypatch, caplog):
+    """Quota and key errors are logged as errors and followed by a pause, not hammered every cycle."""
+    from usdt_trio.monitor import scanner as scanner_module
+
+    pauses = []
+    real_sleep = trio.sleep
+
+    async def recording_sleep(seconds):
+        if seconds:
+            pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(scanner_module.trio, "sleep", recording_sleep)
+    async with scanner_for() as (scanner, _):
+        fakes.etherscan.inject("daily_limit", action="proxy.eth_blockNumber")
+        fakes.etherscan.inject("invalid_key", action="proxy.eth_blockNumber")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scanner.run, 0.01)
+            with trio.fail_after(10):
+                await scanner.cycles.wait_value(lambda n: n >= 3)
+            nursery.cancel_scope.cancel()
+    assert pauses[:2] == [scanner_module.DAILY_LIMIT_PAUSE, scanner_module.KEY_REJECTED_PAUSE]
+    assert "daily quota" in caplog.text and "rejected ETHERSCAN_API_KEY" in caplog.text

@@ -13,7 +13,7 @@ import trio_util
 from ..chain.etherscan import EtherscanClient
 from ..chain.models import Transfer
 from ..chain.tokens import Token
-from ..errors import ChainApiError
+from ..errors import ChainApiError, DailyLimitReached, InvalidApiKey
 from ..store.db import Store
 from .matching import MatchResult, match_transfers
 
@@ -21,6 +21,8 @@ __all__ = ["Scanner", "CycleReport"]
 
 log = logging.getLogger(__name__)
 MAX_BLOCKS_PER_CYCLE = 2000
+DAILY_LIMIT_PAUSE = 900.0    # seconds to wait after "Max daily rate limit reached"
+KEY_REJECTED_PAUSE = 60.0    # seconds to wait after "Invalid API Key" (the operator must fix the configuration)
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,21 @@ class Scanner:
         """Scan every ``interval`` seconds (drift-free); API faults are logged and the range is retried next cycle."""
         task_status.started()
         async for _ in trio_util.periodic(interval):
+            pause = 0.0
             try:
                 await self.cycle()
             except ChainApiError as exc:
                 self.failed_cycles += 1
-                log.warning("scan cycle failed, range kept for next cycle: %s: %s", type(exc).__name__, exc)
+                if isinstance(exc, DailyLimitReached):
+                    pause = DAILY_LIMIT_PAUSE
+                    log.error("Etherscan daily quota used up; scanning pauses %.0f s (nothing is skipped)", pause)
+                elif isinstance(exc, InvalidApiKey):
+                    pause = KEY_REJECTED_PAUSE
+                    log.error("Etherscan rejected ETHERSCAN_API_KEY (%s); retrying in %.0f s", exc, pause)
+                else:
+                    log.warning("scan cycle failed, range kept for next cycle: %s: %s", type(exc).__name__, exc)
             self.cycles.value += 1
+            await trio.sleep(pause)
 
     async def cycle(self) -> CycleReport:
         """One scan step. Raises ChainApiError without advancing anything when any read fails."""
