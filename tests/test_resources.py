@@ -13,6 +13,7 @@ import trio
 from conftest import API_KEY, TOKEN, USER, converse, running
 from usdt_trio.chain import etherscan as etherscan_module
 from usdt_trio.logs import setup_logging
+from usdt_trio.monitor import scanner as scanner_module
 
 WALLET = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
 STRANGER = "0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb"
@@ -72,6 +73,7 @@ async def test_descriptors_stay_flat_over_hundreds_of_faulty_cycles(fakes, setti
 
 async def test_secrets_never_logged_with_verbose_on(fakes, settings_for, monkeypatch):
     monkeypatch.setattr(etherscan_module, "FIRST_RETRY_DELAY", 0.001)
+    monkeypatch.setattr(scanner_module, "KEY_REJECTED_PAUSE", 0.0)
     stream = io.StringIO()
     settings = settings_for(fakes, VERBOSE=True)
     handler = setup_logging(True, settings.secrets(), stream=stream)
