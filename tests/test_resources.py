@@ -95,7 +95,7 @@ async def test_secrets_never_logged_with_verbose_on(fakes, settings_for, monkeyp
         logging.getLogger().removeHandler(handler)
     output = stream.getvalue()
     assert output.count("\n") > 10, output
-    assert "scan cycle failed" in output
+    assert "rejected ETHERSCAN_API_KEY" in output and "retry" in output
     assert TOKEN not in output and API_KEY not in output
     assert TOKEN.split(":")[1] not in output
     assert "url with secrets *** ***" in output
