@@ -9,7 +9,12 @@ import sys
 import trio
 
 from . import __version__
+from .app import run_service
+from .checks import run_checks
+from .config import Settings, load_settings
+from .demo import run_demo
 from .errors import ConfigError
+from .logs import setup_logging
 
 __all__ = ["main", "EXIT_OK", "EXIT_CONFIG", "EXIT_FAILURE"]
 
@@ -47,15 +52,7 @@ def _config_error(message: str) -> int:
     return EXIT_CONFIG
 
 
-def _run() -> int:
-    from .app import run_service
-    from .config import load_settings
-    from .logs import setup_logging
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        return _config_error(str(exc))
+def _run(settings: Settings) -> int:
     setup_logging(settings.VERBOSE, settings.secrets())
     try:
         trio.run(run_service, settings)
@@ -68,26 +65,15 @@ def _run() -> int:
     return EXIT_OK
 
 
-def _check() -> int:
-    from .checks import run_checks
-    from .config import load_settings
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        return _config_error(str(exc))
-    return trio.run(run_checks, settings)
-
-
-def _demo() -> int:
-    from .demo import run_demo
-
-    return trio.run(run_demo)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "check": _check, "demo": _demo}[args.command]()
+        if args.command == "demo":
+            return trio.run(run_demo)
+        try:
+            settings = load_settings()
+        except ConfigError as exc:
+            return _config_error(str(exc))
+        return _run(settings) if args.command == "run" else trio.run(run_checks, settings)
     except KeyboardInterrupt:
         return EXIT_OK
