@@ -18,7 +18,7 @@ class Throttle:
         self.window = window
         self._clock = clock
         self._calls: dict[int, deque[float]] = {}
-        self._warned: dict[int, float] = {}
+        self._warned: set[int] = set()
 
     def check(self, user_id: int) -> float:
         now = self._clock()
@@ -27,7 +27,7 @@ class Throttle:
             calls.popleft()
         if len(calls) < self.max_calls:
             calls.append(now)
-            self._warned.pop(user_id, None)
+            self._warned.discard(user_id)
             return 0.0
         return calls[0] + self.window - now
 
@@ -35,7 +35,7 @@ class Throttle:
         """True once per throttled stretch, so the bot does not answer every refused message."""
         if user_id in self._warned:
             return False
-        self._warned[user_id] = self._clock()
+        self._warned.add(user_id)
         return True
 
     def forget_idle(self) -> None:
@@ -43,4 +43,4 @@ class Throttle:
         cutoff = self._clock() - self.window
         for user_id in [u for u, calls in self._calls.items() if not calls or calls[-1] <= cutoff]:
             del self._calls[user_id]
-            self._warned.pop(user_id, None)
+            self._warned.discard(user_id)
