@@ -68,6 +68,7 @@ class OutboxItem:
     watched_label: str | None
     counterparty: str
     counterparty_label: str | None
+    correction: bool = False   # True: "the transfer announced earlier was removed by a chain reorganisation"
 
 
 def _now() -> int:
@@ -193,7 +194,7 @@ class Store:
             before = conn.total_changes
             conn.executemany(
                 "INSERT INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index) DO NOTHING",
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index, correction) DO NOTHING",
                 [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, now) for d in deliveries])
             enqueued = conn.total_changes - before
             if previous is None:
@@ -215,7 +216,7 @@ class Store:
             rows = self._conn.execute(
                 "SELECT o.outbox_id, o.chat_id, o.kind, o.attempts, o.watched, o.counterparty, "
                 "t.chain_id, t.tx_hash, t.log_index, t.block_number, t.block_time, t.contract, t.sender, t.recipient, "
-                "t.value, t.block_hash, w1.label, w2.label "
+                "t.value, t.block_hash, w1.label, w2.label, o.correction "
                 "FROM outbox o JOIN chats c ON c.chat_id=o.chat_id AND c.active=1 "
                 "JOIN transfers t ON t.chain_id=o.chain_id AND t.tx_hash=o.tx_hash AND t.log_index=o.log_index "
                 "LEFT JOIN watches w1 ON w1.chat_id=o.chat_id AND w1.chain_id=o.chain_id AND w1.address=o.watched "
@@ -225,7 +226,7 @@ class Store:
                 outbox_id=r[0], chat_id=r[1], kind=r[2], attempts=r[3], watched=r[4], counterparty=r[5],
                 transfer=Transfer(chain_id=r[6], tx_hash=r[7], log_index=r[8], block_number=r[9], block_time=r[10],
                                   contract=r[11], sender=r[12], recipient=r[13], value=int(r[14]), block_hash=r[15]),
-                watched_label=r[16], counterparty_label=r[17]) for r in rows]
+                watched_label=r[16], counterparty_label=r[17], correction=bool(r[18])) for r in rows]
         return await self._run(work)
 
     async def mark_sent(self, outbox_ids: Sequence[int]) -> None:
