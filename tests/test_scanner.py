@@ -15,6 +15,7 @@ from usdt_trio.chain.etherscan import EtherscanClient
 from usdt_trio.chain.tokens import TOKENS_BY_CHAIN
 from usdt_trio.errors import ChainApiError
 from usdt_trio.monitor.scanner import Scanner
+from usdt_trio.monitor.strategy import ADDRESSES, LOGS
 from usdt_trio.pacing import Pacer
 from usdt_trio.store.db import Watch, open_store
 
@@ -24,16 +25,20 @@ STRANGER = "0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb"
 
 @pytest.fixture
 def scanner_for(fakes, tmp_path, monkeypatch):
-    """scanner_for(confirmations=0) → an async context manager yielding (scanner, store)."""
+    """scanner_for(confirmations=0, strategy=LOGS, **scanner_options) → async context manager: (scanner, store)."""
     monkeypatch.setattr(etherscan_module, "FIRST_RETRY_DELAY", 0.001)
     fakes.etherscan.rate_limit = 10_000
 
     @asynccontextmanager
-    async def build(confirmations: int = 0):
+    async def build(confirmations: int = 0, strategy: str | None = LOGS, **options):
         async with httpx.AsyncClient() as http, open_store(tmp_path / "db.sqlite3") as store:
             client = EtherscanClient(http, base_url=fakes.etherscan_url, api_key=API_KEY, chain_id=1,
-                                     limiter=trio.CapacityLimiter(3), pacer=Pacer(1000))
-            yield Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=confirmations, max_age_days=7), store
+                                     limiter=trio.CapacityLimiter(3), pacer=Pacer(1000), budget=options.pop("budget", None))
+            options.setdefault("max_age_days", 7)
+            scanner = Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=confirmations,
+                              budget=client.budget, **options)
+            scanner.strategy = strategy
+            yield scanner, store
     return build
 
 
@@ -42,7 +47,7 @@ async def watch(store, chat_id: int, address: str, start_block: int) -> None:
     await store.add_watch(Watch(chat_id, 1, address, None, start_block), 10**6)
 
 
-async def test_calls_per_cycle_do_not_grow_with_watched_addresses(fakes, scanner_for):
+async def test_log_scan_calls_per_cycle_do_not_grow_with_watched_addresses(fakes, scanner_for):
     rng = random.Random(1)
     calls = []
     async with scanner_for() as (scanner, store):
@@ -51,10 +56,36 @@ async def test_calls_per_cycle_do_not_grow_with_watched_addresses(fakes, scanner
             for i in range(watched_count - len(await store.watched_set(1))):
                 await watch(store, 10_000 + i, f"0x{rng.getrandbits(160):040x}", fakes.chain.head)
             fakes.chain.add_noise(rng)
-            fakes.chain.mine(3)
+            fakes.chain.mine()
             report = await scanner.cycle()
             calls.append(report.api_calls)
-    assert calls == [3, 3, 3]  # eth_blockNumber + one getLogs per token
+        # a cycle that finds two new blocks also checks the previous checkpoint's hash
+        fakes.chain.mine(2)
+        calls.append((await scanner.cycle()).api_calls)
+    # eth_blockNumber + eth_getBlockByNumber (reorg check) + one getLogs per token
+    assert calls == [4, 4, 4, 5]
+
+
+async def test_cheapest_strategy_is_chosen(fakes, scanner_for):
+    """Few addresses over a long range → tokentx per address; many addresses → getLogs per token."""
+    rng = random.Random(2)
+    async with scanner_for(strategy=None, live_span=10_000) as (scanner, store):
+        await scanner.cycle()
+        await watch(store, 1, WALLET, fakes.chain.head)
+        for _ in range(30):
+            fakes.chain.add_noise(rng)
+            fakes.chain.mine()
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 7)
+        fakes.chain.mine()
+        report = await scanner.cycle()   # 31 blocks × 55 transfers: 4 getLogs pages against 1 tokentx
+        assert (report.strategy, report.enqueued) == (ADDRESSES, 1)
+        for i in range(5):
+            await watch(store, 100 + i, f"0x{rng.getrandbits(160):040x}", fakes.chain.head)
+        fakes.chain.add_noise(rng)
+        fakes.chain.mine()
+        report = await scanner.cycle()   # 1 block: 2 getLogs against 6 tokentx
+        assert report.strategy == LOGS
+        assert report.api_calls == 4
 
 
 async def test_failed_range_is_retried_not_skipped(fakes, scanner_for):

@@ -14,6 +14,7 @@ import httpx
 import trio
 
 from . import __version__
+from .budget import DailyBudget
 from .chain.etherscan import EtherscanClient
 from .chain.tokens import ETHEREUM, TOKENS_BY_CHAIN
 from .config import Settings
@@ -90,12 +91,15 @@ async def _serve(settings: Settings, http: httpx.AsyncClient, store: Store, sign
     """Wire the parts together and run them in the one nursery."""
     etherscan = EtherscanClient(http, base_url=settings.ETHERSCAN_BASE_URL, api_key=settings.api_key,
                                 chain_id=ETHEREUM, limiter=trio.CapacityLimiter(settings.ETHERSCAN_MAX_CONCURRENCY),
-                                pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT))
+                                pacer=Pacer(settings.ETHERSCAN_RATE_LIMIT),
+                                budget=DailyBudget(settings.ETHERSCAN_DAILY_QUOTA))
     bot = make_bot(http, settings.TELEGRAM_API_URL, settings.bot_token)
     limiter = ChatLimiter()
     sender = Sender(store, bot, limiter)
     scanner = Scanner(store, etherscan, TOKENS_BY_CHAIN[ETHEREUM], confirmations=settings.CONFIRMATIONS,
-                      max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify)
+                      max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify,
+                      budget=etherscan.budget, rate=settings.ETHERSCAN_RATE_LIMIT,
+                      interval=settings.CHECK_INTERVAL_SECONDS)
     commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
     throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
     poller = Poller(bot, store, commands, throttle, limiter, poll_timeout=poll_timeout)

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     CONFIRMATIONS: int = Field(2, ge=0, le=1000)
     ETHERSCAN_RATE_LIMIT: int = Field(3, ge=1, le=1000)
     ETHERSCAN_MAX_CONCURRENCY: int = Field(3, ge=1, le=100)
+    ETHERSCAN_DAILY_QUOTA: int = Field(100_000, ge=100)
     MAX_WALLETS_PER_USER: int = Field(50, ge=1, le=100_000)
     RATE_LIMIT_MAX_CALLS: int = Field(10, ge=1)
     RATE_LIMIT_WINDOW_SECONDS: float = Field(60.0, gt=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -13,10 +14,11 @@ from ..errors import (ApiRejected, ApiUnavailable, ChainApiError, DailyLimitReac
                       RateLimited)
 from .addresses import topic_to_address
 from .models import Transfer
+from ..budget import DailyBudget
 from ..pacing import Pacer
 from .tokens import TRANSFER_TOPIC
 
-__all__ = ["EtherscanClient", "classify_error", "parse_transfer_log", "PAGE_SIZE", "MAX_WINDOW"]
+__all__ = ["EtherscanClient", "BlockHeader", "classify_error", "parse_transfer_log", "PAGE_SIZE", "MAX_WINDOW"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +42,16 @@ def classify_error(text: str) -> ChainApiError:
     if "server too busy" in lower or "temporarily unavailable" in lower or "try again later" in lower:
         return ApiUnavailable(text)
     return ApiRejected(text or "unknown error")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """What the scanner needs of a block: its number, hash, parent hash and time."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
 
 
 def _hex_int(value: Any) -> int:
@@ -74,13 +86,14 @@ class EtherscanClient:
     """Calls for one chain through one API key. Never puts the key into an exception or a log line."""
 
     def __init__(self, http: httpx.AsyncClient, *, base_url: str, api_key: str, chain_id: int,
-                 limiter: trio.CapacityLimiter, pacer: Pacer) -> None:
+                 limiter: trio.CapacityLimiter, pacer: Pacer, budget: DailyBudget | None = None) -> None:
         self.http = http
         self.base_url = base_url
         self._api_key = api_key
         self.chain_id = chain_id
         self.limiter = limiter
         self.pacer = pacer
+        self.budget = budget
         self.calls = 0
 
     # ---- transport --------------------------------------------------------------------------------------
@@ -90,6 +103,8 @@ class EtherscanClient:
         async with self.limiter:
             await self.pacer.wait()
             self.calls += 1
+            if self.budget is not None:
+                self.budget.spend()
             try:
                 response = await self.http.get(self.base_url, params=query)
             except httpx.TimeoutException:
@@ -154,6 +169,44 @@ class EtherscanClient:
             text = result if isinstance(result, str) else str(payload.get("message") or "")
             raise classify_error(text)
         return await self._retrying(call, "eth_blockNumber")
+
+    async def block_header(self, number: int) -> BlockHeader:
+        """proxy/eth_getBlockByNumber without transactions; a block not available yet is ApiUnavailable."""
+        async def call() -> BlockHeader:
+            payload = await self._get({"module": "proxy", "action": "eth_getBlockByNumber", "tag": hex(number),
+                                       "boolean": "false"})
+            if not isinstance(payload, dict):
+                raise ApiUnavailable("unexpected response shape")
+            result = payload.get("result")
+            if isinstance(result, dict):
+                try:
+                    header = BlockHeader(_hex_int(result["number"]), str(result["hash"]).lower(),
+                                         str(result["parentHash"]).lower(), _hex_int(result["timestamp"]))
+                except (KeyError, ValueError) as exc:
+                    raise ApiUnavailable(f"malformed block ({type(exc).__name__})") from None
+                if header.number != number or len(header.hash) != 66:
+                    raise ApiUnavailable(f"asked for block {number}, got {header.number}")
+                return header
+            if result is None and "error" not in payload:
+                raise ApiUnavailable(f"block {number} is not available yet")
+            error = payload.get("error")
+            if isinstance(error, dict):
+                raise classify_error(str(error.get("message", "")))
+            raise classify_error(result if isinstance(result, str) else str(payload.get("message") or ""))
+        return await self._retrying(call, f"eth_getBlockByNumber {number}")
+
+    async def token_transfers(self, address: str, start_block: int, end_block: int, *, page: int = 1,
+                              offset: int = PAGE_SIZE) -> list[dict[str, Any]]:
+        """One page of account/tokentx for ``address`` (every token, ascending; raw items)."""
+        params = {"module": "account", "action": "tokentx", "address": address, "startblock": str(start_block),
+                  "endblock": str(end_block), "page": str(page), "offset": str(offset), "sort": "asc"}
+
+        async def call() -> list[dict[str, Any]]:
+            items = self._list_result(await self._get(params))
+            if not all(isinstance(item, dict) for item in items):
+                raise ApiUnavailable("malformed tokentx item")
+            return items
+        return await self._retrying(call, f"tokentx {start_block}-{end_block} p{page}")
 
     async def get_logs(self, contract: str, from_block: int, to_block: int, *, page: int = 1,
                        offset: int = PAGE_SIZE) -> list[dict[str, Any]]:

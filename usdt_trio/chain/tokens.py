@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Token", "TRANSFER_TOPIC", "ETHEREUM", "TOKENS_BY_CHAIN", "EXPLORERS"]
+__all__ = ["Token", "TRANSFER_TOPIC", "ETHEREUM", "TOKENS_BY_CHAIN", "EXPLORERS", "MIN_SECONDS_PER_BLOCK"]
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 ETHEREUM = 1
+MIN_SECONDS_PER_BLOCK = 12   # Ethereum's slot time: blocks are never closer together than this
 
 
 @dataclass(frozen=True, slots=True)

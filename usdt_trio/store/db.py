@@ -15,8 +15,13 @@ import trio
 
 from ..chain.models import Transfer
 from .migrate import migrate
+from .reorgs import ReorgOutcome, reconcile
+from .watched import WatchedSet, WatchRef
 
-__all__ = ["Store", "open_store", "Watch", "WatchRef", "Delivery", "OutboxItem", "AddResult"]
+__all__ = ["Store", "open_store", "Watch", "WatchRef", "WatchedSet", "Delivery", "OutboxItem", "AddResult", "Gap",
+           "ReorgOutcome", "HASH_WINDOW"]
+
+HASH_WINDOW = 256   # blocks below the checkpoint whose hashes are remembered (Ethereum reorgs are 1-2 deep)
 
 T = TypeVar("T")
 
@@ -37,11 +42,21 @@ class Watch:
 
 
 @dataclass(frozen=True, slots=True)
-class WatchRef:
-    """What the scanner needs to know about one chat watching one address."""
+class Gap:
+    """Blocks left behind after downtime, read later in chunks.
 
-    chat_id: int
-    start_block: int
+    In per-address mode a gap is walked address by address: every address <= ``address_cursor`` is done for the
+    whole remaining range.
+    """
+
+    chain_id: int
+    from_block: int
+    to_block: int
+    address_cursor: str = ""
+
+    @property
+    def blocks(self) -> int:
+        return self.to_block - self.from_block + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._limiter = trio.CapacityLimiter(1)
+        self._watched: dict[int, WatchedSet] = {}   # loaded on first use; changed only after a commit
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
@@ -106,10 +122,22 @@ class Store:
                 "ON CONFLICT(chat_id) DO UPDATE SET username=excluded.username, first_name=excluded.first_name, active=1",
                 (chat_id, username, first_name, _now()))
             return exists is None
-        return await self._run(self._tx, work)
+
+        def run() -> bool:
+            new = self._tx(work)
+            self._set_active(chat_id, True)
+            return new
+        return await self._run(run)
 
     async def set_chat_active(self, chat_id: int, active: bool) -> None:
-        await self._run(self._tx, lambda c: c.execute("UPDATE chats SET active=? WHERE chat_id=?", (int(active), chat_id)))
+        def run() -> None:
+            self._tx(lambda c: c.execute("UPDATE chats SET active=? WHERE chat_id=?", (int(active), chat_id)))
+            self._set_active(chat_id, active)
+        await self._run(run)
+
+    def _set_active(self, chat_id: int, active: bool) -> None:
+        for watched in self._watched.values():
+            watched.set_active(chat_id, active)
 
     async def chat_active(self, chat_id: int) -> bool | None:
         row = await self._run(lambda: self._conn.execute("SELECT active FROM chats WHERE chat_id=?", (chat_id,)).fetchone())
@@ -131,7 +159,13 @@ class Store:
             conn.execute("UPDATE checkpoints SET block=? WHERE chain_id=? AND block>?",
                          (watch.start_block, watch.chain_id, watch.start_block))
             return AddResult.ADDED
-        return await self._run(self._tx, work)
+
+        def run() -> AddResult:
+            result = self._tx(work)
+            if result is AddResult.ADDED and watch.chain_id in self._watched:
+                self._watched[watch.chain_id].add(watch.address, watch.chat_id, watch.start_block)
+            return result
+        return await self._run(run)
 
     async def list_watches(self, chat_id: int) -> list[Watch]:
         rows = await self._run(lambda: self._conn.execute(
@@ -152,7 +186,13 @@ class Store:
                 return None
             conn.execute("DELETE FROM watches WHERE watch_id=?", (row[0],))
             return Watch(*row[1:])
-        return await self._run(self._tx, work)
+
+        def run() -> Watch | None:
+            removed = self._tx(work)
+            if removed is not None and removed.chain_id in self._watched:
+                self._watched[removed.chain_id].remove(removed.address, removed.chat_id)
+            return removed
+        return await self._run(run)
 
     # ---- scanning ----------------------------------------------------------------------------------------
     async def get_checkpoint(self, chain_id: int) -> int | None:
@@ -160,51 +200,117 @@ class Store:
             "SELECT block FROM checkpoints WHERE chain_id=?", (chain_id,)).fetchone())
         return None if row is None else row[0]
 
-    def _watched_set(self, chain_id: int) -> dict[str, list[WatchRef]]:
-        result: dict[str, list[WatchRef]] = {}
-        for address, chat_id, start_block in self._conn.execute(
-                "SELECT w.address, w.chat_id, w.start_block FROM watches w JOIN chats c ON c.chat_id=w.chat_id "
-                "WHERE w.chain_id=? AND c.active=1", (chain_id,)):
-            result.setdefault(address, []).append(WatchRef(chat_id, start_block))
-        return result
+    def _watched_for(self, chain_id: int) -> WatchedSet:
+        watched = self._watched.get(chain_id)
+        if watched is None:
+            watched = WatchedSet()
+            for address, chat_id, start_block, active in self._conn.execute(
+                    "SELECT w.address, w.chat_id, w.start_block, c.active FROM watches w "
+                    "JOIN chats c ON c.chat_id=w.chat_id WHERE w.chain_id=?", (chain_id,)):
+                watched.add(address, chat_id, start_block)
+                if not active:
+                    watched.set_active(chat_id, False)
+            self._watched[chain_id] = watched
+        return watched
 
     async def watched_set(self, chain_id: int) -> dict[str, list[WatchRef]]:
-        """Every address watched on the chain by an active chat → who watches it since which block."""
-        return await self._run(self._watched_set, chain_id)
+        """Every address watched on the chain by an active chat → who watches it since which block (a copy)."""
+        return await self._run(lambda: dict(self._watched_for(chain_id)))
+
+    async def watched_addresses(self, chain_id: int, before_block: int) -> list[str]:
+        """Addresses an active chat watches from a start block below ``before_block`` (for per-address scans)."""
+        return await self._run(lambda: self._watched_for(chain_id).addresses_before(before_block))
 
     async def commit_scan(self, chain_id: int, previous: int | None, checkpoint: int,
-                          plan: Callable[[dict[str, list[WatchRef]]], Sequence[Delivery]]) -> int:
+                          plan: Callable[[WatchedSet], Sequence[Delivery]], *,
+                          block_hash: tuple[int, str] | None = None, new_gap: tuple[int, int] | None = None,
+                          fetched: Sequence[Transfer] = (), replaced: tuple[int, int] | None = None) -> int:
         """Match, store transfers, enqueue deliveries and advance the checkpoint in ONE transaction.
 
         ``plan`` runs inside the transaction against the watched set as committed at that instant, so a watch
         added while the range was being fetched is matched too. The checkpoint moves from ``previous`` to
         ``checkpoint`` only if it still is ``previous``: an /add that rewound it (see add_watch) is not overwritten,
-        and the range is read again next cycle (duplicates are ignored by identity). Returns rows enqueued.
+        and the range is read again next cycle (duplicates are ignored by identity). Optionally, in the same
+        transaction: remember ``block_hash`` (number, hash) of the new checkpoint, record ``new_gap`` (blocks left
+        for catch-up), and reconcile stored transfers with ``fetched`` (every transfer read; ``replaced`` = the
+        blocks a reorganisation replaced), see store.reorgs.reconcile. Returns rows enqueued.
         """
         def work(conn: sqlite3.Connection) -> int:
+            self.last_reorg = reconcile(conn, chain_id, fetched, replaced=replaced)
+            enqueued = self._enqueue(conn, plan(self._watched_for(chain_id)))
             now = _now()
-            deliveries = plan(self._watched_set(chain_id))
-            conn.executemany(
-                "INSERT INTO transfers(chain_id, tx_hash, log_index, block_number, block_time, block_hash, "
-                "contract, sender, recipient, value) VALUES (?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(chain_id, tx_hash, log_index) DO NOTHING",
-                {d.transfer.key: (t.chain_id, t.tx_hash, t.log_index, t.block_number, t.block_time, t.block_hash,
-                                  t.contract, t.sender, t.recipient, str(t.value))
-                 for d in deliveries for t in (d.transfer,)}.values())
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index, correction) DO NOTHING",
-                [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, now) for d in deliveries])
-            enqueued = conn.total_changes - before
             if previous is None:
                 conn.execute("INSERT INTO checkpoints(chain_id, block, updated_at) VALUES (?,?,?) "
                              "ON CONFLICT(chain_id) DO NOTHING", (chain_id, checkpoint, now))
-            elif checkpoint > previous:
+            elif checkpoint > previous or replaced is not None:
                 conn.execute("UPDATE checkpoints SET block=?, updated_at=? WHERE chain_id=? AND block=?",
                              (checkpoint, now, chain_id, previous))
+            if new_gap is not None and new_gap[0] <= new_gap[1]:
+                conn.execute("INSERT OR REPLACE INTO scan_gaps(chain_id, from_block, to_block) VALUES (?,?,?)",
+                             (chain_id, *new_gap))
+            if block_hash is not None:
+                conn.execute("INSERT OR REPLACE INTO block_hashes(chain_id, number, hash) VALUES (?,?,?)",
+                             (chain_id, *block_hash))
+                conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number<?",
+                             (chain_id, block_hash[0] - HASH_WINDOW))
             return enqueued
         return await self._run(self._tx, work)
+
+    last_reorg = ReorgOutcome()   # what the latest commit_scan reconciled
+
+    def _enqueue(self, conn: sqlite3.Connection, deliveries: Sequence[Delivery]) -> int:
+        """Store the delivered transfers and their outbox rows (both idempotent by identity); rows added."""
+        conn.executemany(
+            "INSERT INTO transfers(chain_id, tx_hash, log_index, block_number, block_time, block_hash, "
+            "contract, sender, recipient, value) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(chain_id, tx_hash, log_index) DO NOTHING",
+            {d.transfer.key: (t.chain_id, t.tx_hash, t.log_index, t.block_number, t.block_time, t.block_hash,
+                              t.contract, t.sender, t.recipient, str(t.value))
+             for d in deliveries for t in (d.transfer,)}.values())
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index, correction) DO NOTHING",
+            [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, _now()) for d in deliveries])
+        return conn.total_changes - before
+
+    # ---- catch-up gaps -------------------------------------------------------------------------------------
+    async def gaps(self, chain_id: int) -> list[Gap]:
+        """Ranges still to read after downtime, oldest first."""
+        rows = await self._run(lambda: self._conn.execute(
+            "SELECT chain_id, from_block, to_block, address_cursor FROM scan_gaps WHERE chain_id=? ORDER BY from_block",
+            (chain_id,)).fetchall())
+        return [Gap(*row) for row in rows]
+
+    async def commit_gap(self, gap: Gap, plan: Callable[[WatchedSet], Sequence[Delivery]], *,
+                         done_to: int | None = None, address_cursor: str | None = None,
+                         skipped_to: int | None = None) -> int:
+        """Enqueue what a chunk of ``gap`` found and record progress in ONE transaction; rows enqueued.
+
+        Progress is either ``done_to`` (every address is done up to that block), ``address_cursor`` (addresses up
+        to it are done for the whole gap) or ``skipped_to`` (blocks too old to matter, dropped unread).
+        """
+        def work(conn: sqlite3.Connection) -> int:
+            current = conn.execute("SELECT to_block, address_cursor FROM scan_gaps WHERE chain_id=? AND from_block=?",
+                                   (gap.chain_id, gap.from_block)).fetchone()
+            if current is None or tuple(current) != (gap.to_block, gap.address_cursor):
+                return 0   # changed meanwhile (cannot happen with one scanner): keep it for the next cycle
+            enqueued = self._enqueue(conn, plan(self._watched_for(gap.chain_id)))
+            conn.execute("DELETE FROM scan_gaps WHERE chain_id=? AND from_block=?", (gap.chain_id, gap.from_block))
+            new_from = max(x for x in (done_to, skipped_to, gap.from_block - 1) if x is not None) + 1
+            cursor = "" if new_from > gap.from_block else (address_cursor or gap.address_cursor)
+            if new_from <= gap.to_block:
+                conn.execute("INSERT INTO scan_gaps(chain_id, from_block, to_block, address_cursor) VALUES (?,?,?,?)",
+                             (gap.chain_id, new_from, gap.to_block, cursor))
+            return enqueued
+        return await self._run(self._tx, work)
+
+    # ---- block hashes --------------------------------------------------------------------------------------
+    async def block_hashes(self, chain_id: int, up_to: int) -> list[tuple[int, str]]:
+        """Remembered (number, hash) pairs at or below ``up_to``, newest first."""
+        return await self._run(lambda: self._conn.execute(
+            "SELECT number, hash FROM block_hashes WHERE chain_id=? AND number<=? ORDER BY number DESC",
+            (chain_id, up_to)).fetchall())
 
     # ---- outbox ------------------------------------------------------------------------------------------
     async def pending_outbox(self, limit: int = 500, exclude_chats: Iterable[int] = ()) -> list[OutboxItem]:

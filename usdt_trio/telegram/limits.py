@@ -15,7 +15,7 @@ GROUP_INTERVAL = 3.05      # ≤ 20 messages/min per group
 class ChatLimiter:
     """``await wait(chat)`` before every send; ``pause(chat, s)`` after a 429 or a failure."""
 
-    def __init__(self, messages_per_second: int = 25) -> None:
+    def __init__(self, messages_per_second: int = 28) -> None:
         self.overall = Pacer(messages_per_second, period=1.0, margin=0.0)
         self._next: dict[int, float] = {}
 

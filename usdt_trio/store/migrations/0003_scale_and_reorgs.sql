@@ -46,5 +46,6 @@ CREATE TABLE scan_gaps (
     chain_id   INTEGER NOT NULL,
     from_block INTEGER NOT NULL,
     to_block   INTEGER NOT NULL,
+    address_cursor TEXT NOT NULL DEFAULT '',   -- per-address catch-up: addresses <= this are done
     PRIMARY KEY (chain_id, from_block)
 );
