@@ -30,8 +30,8 @@ def scanner_for(fakes, tmp_path, monkeypatch):
     fakes.etherscan.rate_limit = 10_000
 
     @asynccontextmanager
-    async def build(confirmations: int = 0, strategy: str | None = LOGS, **options):
-        async with httpx.AsyncClient() as http, open_store(tmp_path / "db.sqlite3") as store:
+    async def build(confirmations: int = 0, strategy: str | None = LOGS, db: str = "db.sqlite3", **options):
+        async with httpx.AsyncClient() as http, open_store(tmp_path / db) as store:
             client = EtherscanClient(http, base_url=fakes.etherscan_url, api_key=API_KEY, chain_id=1,
                                      limiter=trio.CapacityLimiter(3), pacer=Pacer(1000), budget=options.pop("budget", None))
             options.setdefault("max_age_days", 7)

@@ -154,19 +154,17 @@ class Scanner:
                                          block_hash=(safe, header.hash))
             log.info("chain %d: starting at block %d (head %d)", self.chain_id, safe, head)
             return self._report(CycleReport(head, None, safe, api_calls=self.client.calls - calls_before))
-        if safe <= checkpoint:
-            report = CycleReport(head, None, checkpoint, api_calls=self.client.calls - calls_before)
-            return self._report(await self._with_catch_up(report, None))
-
-        start, end, new_gap = checkpoint + 1, safe, None
+        start, end, new_gap, replaced = checkpoint + 1, max(safe, checkpoint), None, None
         if end - start + 1 > self.live_span:
             new_gap = (start, end - self.live_span)
             start = end - self.live_span + 1
-        header = await self.client.block_header(end)
+        header = await self.client.block_header(end)   # without new blocks: is the checkpoint still there?
         fork = await self._find_fork(checkpoint, header)
-        replaced = None
         if fork is not None:
             start, new_gap, replaced = fork + 1, None, (fork + 1, checkpoint)
+        elif safe <= checkpoint:
+            report = CycleReport(head, None, checkpoint, api_calls=self.client.calls - calls_before)
+            return self._report(await self._with_catch_up(report, header))
         strategy, transfers = await self._read(start, end, force_logs=fork is not None)
         if any(t.block_number == end and t.block_hash and t.block_hash != header.hash for t in transfers):
             raise ApiUnavailable(f"block {end} changed while it was read (reorganisation in progress)")
@@ -203,7 +201,9 @@ class Scanner:
         remembered = await self.store.block_hashes(self.chain_id, checkpoint)
         if not remembered or remembered[0][0] != checkpoint:
             return None   # nothing to compare with (first cycle after an upgrade)
-        if header.number == checkpoint + 1:
+        if header.number == checkpoint:
+            current = header.hash
+        elif header.number == checkpoint + 1:
             current = header.parent_hash
         else:
             current = (await self.client.block_header(checkpoint)).hash
@@ -235,7 +235,7 @@ class Scanner:
         await self._together(one, self.tokens)
         for contract, found in results.items():
             self.estimator.observe_logs(contract, end - start + 1, len(found))
-        return [t for token in self.tokens for t in results[token.contract]]
+        return sorted((t for found in results.values() for t in found), key=lambda t: (t.block_number, t.log_index))
 
     async def fetch_by_address(self, addresses: Sequence[str], start: int, end: int) -> list[Transfer]:
         """Per-address: tokentx of each address in [start, end], merged in (block, log index) order."""
