@@ -50,7 +50,7 @@ def settings_for(tmp_path: Path):
         values: dict[str, Any] = dict(
             TELEGRAM_BOT_TOKEN=TOKEN, ETHERSCAN_API_KEY=API_KEY, ETHERSCAN_BASE_URL=fakes.etherscan_url,
             TELEGRAM_API_URL=fakes.telegram_url, DB_PATH=tmp_path / "usdt-trio.sqlite3",
-            CHECK_INTERVAL_SECONDS=0.2, CONFIRMATIONS=0)
+            CHECK_INTERVAL_SECONDS=0.2, CONFIRMATIONS=0, ETHERSCAN_DAILY_QUOTA=10**9)  # fast cycles, no quota
         values.update(overrides)
         return Settings(_env_file=None, **values)
 

@@ -92,7 +92,8 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             settings = Settings(
                 _env_file=None, TELEGRAM_BOT_TOKEN=DEMO_TOKEN, ETHERSCAN_API_KEY=DEMO_KEY,
                 ETHERSCAN_BASE_URL=f"{etherscan_url}/v2/api", TELEGRAM_API_URL=telegram_url,
-                DB_PATH=Path(tmp) / "demo.sqlite3", CHECK_INTERVAL_SECONDS=1.0, CONFIRMATIONS=1)
+                DB_PATH=Path(tmp) / "demo.sqlite3", CHECK_INTERVAL_SECONDS=1.0, CONFIRMATIONS=1,
+                ETHERSCAN_DAILY_QUOTA=10**9)  # a 1 s cycle would spend a real key's day by noon
             service = await nursery.start(partial(run_service, settings, handle_signals=False))
 
             await talk.user("/start")
