@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import time
+
 import trio
 
 from conftest import API_KEY, TOKEN, USER
@@ -180,6 +182,28 @@ async def test_check_against_the_fakes_passes(fakes, tmp_path):
     assert "@UsdtTrioBot" in stdout and f"head is block {fakes.chain.head}" in stdout
     assert fakes.telegram.calls["getme"] == 1 and fakes.etherscan.calls["proxy.eth_blockNumber"] == 1
     assert_no_secrets(stdout + result.stderr.decode())
+
+
+async def test_check_reports_how_far_behind_the_scanner_is(fakes, tmp_path):
+    """The head lag and the catch-up backlog saved by the last run are shown by `check`."""
+    import sqlite3
+
+    from usdt_trio.store.db import open_store
+
+    async with open_store(tmp_path / "bot.sqlite3"):
+        pass
+    conn = sqlite3.connect(str(tmp_path / "bot.sqlite3"))
+    with conn:
+        conn.execute("INSERT INTO checkpoints(chain_id, block, updated_at) VALUES (1, ?, 0)", (fakes.chain.head - 5,))
+        conn.execute("INSERT INTO scan_gaps(chain_id, from_block, to_block) VALUES (1, 100, 199)")
+        conn.execute("INSERT INTO kv(key, value) VALUES ('etherscan.calls_today', ?)",
+                     (f"{int(time.time()) // 86400}:1234",))
+    conn.close()
+    result = await usdt_trio(tmp_path, fake_env(fakes, tmp_path), "check")
+    stdout = result.stdout.decode()
+    assert result.returncode == 0, stdout + result.stderr.decode()
+    assert (f"scanner: checked up to block {fakes.chain.head - 5}, 5 blocks behind the head, "
+            "100 older blocks still to catch up; 1,234 of 100,000 Etherscan calls used today") in stdout
 
 
 async def test_check_with_wrong_token_exits_78_and_names_the_variable(fakes, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 from typing import TextIO
 
 import trio
@@ -15,6 +16,7 @@ from .chain.tokens import ETHEREUM
 from .config import Settings
 from .errors import ChainApiError, InvalidApiKey
 from .pacing import Pacer
+from .monitor.scanner import BUDGET_KEY
 from .store.db import open_store
 from .telegram.transport import make_bot
 
@@ -34,9 +36,12 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
             worst = max(worst, failure_code)
 
     report(True, "configuration: all variables valid")
+    checkpoint, backlog, calls_today = None, 0, ""
     try:
         async with open_store(settings.DB_PATH) as store:
             counts = await store.outbox_counts()
+            checkpoint, backlog = await store.scan_status(ETHEREUM)
+            calls_today = await store.get_value(BUDGET_KEY) or ""
         report(True, f"database: {settings.DB_PATH} (pending notifications: {counts.get('pending', 0)})")
     except (sqlite3.Error, OSError, RuntimeError) as exc:
         report(False, f"database: {settings.DB_PATH} cannot be used: {exc}", 78)
@@ -57,11 +62,24 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
             with trio.fail_after(CHECK_TIMEOUT):
                 head = await client.block_number()
             report(True, f"etherscan: chain {ETHEREUM} head is block {head}")
+            if checkpoint is not None:
+                report(True, _scan_status(head, checkpoint, backlog, calls_today, settings))
         except InvalidApiKey as exc:
             report(False, f"etherscan: ETHERSCAN_API_KEY was rejected ({exc})", 78)
         except (ChainApiError, trio.TooSlowError) as exc:
             report(False, f"etherscan: {settings.ETHERSCAN_BASE_URL} failed ({_describe(exc)})", 1)
     return worst
+
+
+def _scan_status(head: int, checkpoint: int, backlog: int, calls_today: str, settings: Settings) -> str:
+    """The scanner's position as last saved: blocks behind the head, catch-up backlog, API calls spent today."""
+    text = f"scanner: checked up to block {checkpoint}, {max(0, head - checkpoint)} blocks behind the head"
+    if backlog:
+        text += f", {backlog} older blocks still to catch up"
+    day, _, used = calls_today.partition(":")
+    if used.isdigit() and day.isdigit() and int(day) == int(time.time()) // 86_400:
+        text += f"; {int(used):,} of {settings.ETHERSCAN_DAILY_QUOTA:,} Etherscan calls used today"
+    return text
 
 
 def _describe(exc: Exception) -> str:

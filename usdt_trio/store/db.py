@@ -305,6 +305,15 @@ class Store:
             return enqueued
         return await self._run(self._tx, work)
 
+    async def scan_status(self, chain_id: int) -> tuple[int | None, int]:
+        """(live checkpoint, blocks waiting in catch-up gaps) of a chain."""
+        def work() -> tuple[int | None, int]:
+            row = self._conn.execute("SELECT block FROM checkpoints WHERE chain_id=?", (chain_id,)).fetchone()
+            (backlog,) = self._conn.execute("SELECT COALESCE(SUM(to_block - from_block + 1), 0) FROM scan_gaps "
+                                            "WHERE chain_id=?", (chain_id,)).fetchone()
+            return (None if row is None else row[0]), backlog
+        return await self._run(work)
+
     # ---- block hashes --------------------------------------------------------------------------------------
     async def block_hashes(self, chain_id: int, up_to: int) -> list[tuple[int, str]]:
         """Remembered (number, hash) pairs at or below ``up_to``, newest first."""
