@@ -101,6 +101,30 @@ async def test_catch_up_serves_new_blocks_first_and_reads_the_backlog_in_chunks(
         assert len({r.transfer.key for r in rows}) == len(rows)
 
 
+async def test_catch_up_by_address_walks_the_addresses_in_batches(fakes, scanner_for):
+    """Few addresses, long backlog: tokentx per address, a few addresses per cycle, each transfer once."""
+    rng = random.Random(9)
+    watched = sorted(f"0x{rng.getrandbits(160):040x}" for _ in range(7))
+    async with scanner_for(strategy=None, live_span=4, rate=1, interval=16) as (scanner, store):
+        await scanner.cycle()
+        for chat, address in enumerate(watched, start=1):
+            await watch(store, chat, address, fakes.chain.head)
+        for i in range(150):
+            fakes.chain.add_noise(rng)
+            fakes.chain.transfer("USDC", STRANGER, watched[i % 7], 1 + i)
+            fakes.chain.mine()
+        reports = [await scanner.cycle()]
+        while reports[-1].backlog:
+            reports.append(await scanner.cycle())
+            assert len(reports) < 20
+        walked = [r.catch_up for r in reports if r.catch_up and "addresses" in r.catch_up]
+        assert len(walked) >= 2, [r.catch_up for r in reports]   # more than one batch
+        tokentx = [p["address"] for _, action, p in fakes.etherscan.log if action == "account.tokentx"]
+        assert sorted(tokentx) == watched                          # each address read once for the backlog
+        rows = await store.pending_outbox(limit=1000)
+        assert sorted(r.transfer.value for r in rows) == list(range(1, 151))
+
+
 async def test_catch_up_skips_blocks_older_than_the_age_limit_unread(fakes, scanner_for, tmp_path):
     now = int(time.time())
     history = SimChain(start_block=1_000, start_time=now - 3 * 86400)   # 3 days of history at 12 s a block

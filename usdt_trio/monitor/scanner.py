@@ -219,11 +219,22 @@ class Scanner:
     # ---- reading ----------------------------------------------------------------------------------------
     async def _read(self, start: int, end: int, *, force_logs: bool = False) -> tuple[str, list[Transfer]]:
         """Every transfer in [start, end] that matters, by the cheaper strategy (logs when ``force_logs``)."""
-        addresses = await self.store.watched_addresses(self.chain_id, end)
-        strategy = LOGS if force_logs else self.strategy or self.estimator.choose(end - start + 1, len(addresses))
+        strategy, addresses = await self._choose(end - start + 1, end, force_logs=force_logs)
         if strategy == LOGS:
-            return strategy, await self.fetch_logs(start, end)
-        return strategy, await self.fetch_by_address(addresses, start, end)
+            return LOGS, await self.fetch_logs(start, end)
+        return ADDRESSES, await self.fetch_by_address(addresses, start, end)
+
+    async def _choose(self, blocks: int, before: int, *, after: str = "",
+                      force_logs: bool = False) -> tuple[str, list[str]]:
+        """The strategy for ``blocks`` blocks, and for ADDRESSES the watched addresses (above ``after``) to read."""
+        if force_logs or self.strategy == LOGS:
+            return LOGS, []
+        # listing 100,000 addresses costs more than the choice is worth: stop as soon as logs are sure to win
+        limit = None if self.strategy == ADDRESSES else self.estimator.max_addresses(blocks)
+        addresses = await self.store.watched_addresses(self.chain_id, before, limit, after)
+        if addresses is None:
+            return LOGS, []
+        return self.strategy or self.estimator.choose(blocks, len(addresses)), addresses
 
     async def fetch_logs(self, start: int, end: int) -> list[Transfer]:
         """Log-scan: every Transfer log of every token in [start, end] (calls do not depend on the watched set)."""
@@ -311,9 +322,7 @@ class Scanner:
         if allowance < 1:
             log.info("chain %d: catch-up waits: no API calls to spare this cycle (daily budget)", self.chain_id)
             return "waiting for budget", 0, 0
-        addresses = [a for a in await self.store.watched_addresses(self.chain_id, gap.to_block)
-                     if a > gap.address_cursor]
-        strategy = self.strategy or self.estimator.choose(gap.blocks, len(addresses))
+        strategy, addresses = await self._choose(gap.blocks, gap.to_block, after=gap.address_cursor)
         if strategy == ADDRESSES:
             batch = addresses[:self.estimator.addresses_for(allowance)]
             transfers = await self.fetch_by_address(batch, gap.from_block, gap.to_block)

@@ -41,6 +41,10 @@ class CallEstimator:
         """The strategy with fewer predicted calls (logs on a tie: it does not depend on the watched set)."""
         return ADDRESSES if self.address_calls(addresses) < self.log_calls(blocks) else LOGS
 
+    def max_addresses(self, blocks: int) -> int:
+        """Above this many addresses, log-scan is the cheaper way to read ``blocks`` blocks."""
+        return int(self.log_calls(blocks) / self.calls_per_address)
+
     def addresses_for(self, calls: int) -> int:
         """How many addresses a per-address read can cover with ``calls`` calls (at least 1)."""
         return max(1, int(calls / self.calls_per_address))

@@ -217,9 +217,11 @@ class Store:
         """Every address watched on the chain by an active chat → who watches it since which block (a copy)."""
         return await self._run(lambda: dict(self._watched_for(chain_id)))
 
-    async def watched_addresses(self, chain_id: int, before_block: int) -> list[str]:
-        """Addresses an active chat watches from a start block below ``before_block`` (for per-address scans)."""
-        return await self._run(lambda: self._watched_for(chain_id).addresses_before(before_block))
+    async def watched_addresses(self, chain_id: int, before_block: int, limit: int | None = None,
+                                after: str = "") -> list[str] | None:
+        """Addresses above ``after`` an active chat watches from a start block below ``before_block`` (for
+        per-address scans); None when there are more than ``limit``."""
+        return await self._run(lambda: self._watched_for(chain_id).addresses_before(before_block, limit, after))
 
     async def commit_scan(self, chain_id: int, previous: int | None, checkpoint: int,
                           plan: Callable[[WatchedSet], Sequence[Delivery]], *,

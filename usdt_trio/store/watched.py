@@ -96,7 +96,14 @@ class WatchedSet(Mapping[str, list[WatchRef]]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def addresses_before(self, block: int) -> list[str]:
-        """Active addresses watched by some chat whose start block is below ``block`` (sorted)."""
-        return sorted("0x" + key.hex() for key, value in self._entries.items()
-                      if any(ref.start_block < block for ref in self._refs(value)))
+    def addresses_before(self, block: int, limit: int | None = None, after: str = "") -> list[str] | None:
+        """Active addresses above ``after`` watched by some chat whose start block is below ``block`` (sorted);
+        None as soon as there are more than ``limit`` of them."""
+        found = []
+        floor = bytes.fromhex(after[2:]) if after else b""
+        for key, value in self._entries.items():
+            if key > floor and any(ref.start_block < block for ref in self._refs(value)):
+                found.append("0x" + key.hex())
+                if limit is not None and len(found) > limit:
+                    return None
+        return sorted(found)

@@ -14,13 +14,14 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Ne
 from ..chain.tokens import TOKENS_BY_CHAIN, Token
 from ..store.db import OutboxItem, Store
 from .limits import ChatLimiter
-from .render import Notification, pack_notifications
+from .render import Notification, pack_notifications, render_digest
 from .transport import NO_PREVIEW, retry_after_seconds
 
-__all__ = ["Sender", "GROUP_THRESHOLD"]
+__all__ = ["Sender", "GROUP_THRESHOLD", "DIGEST_THRESHOLD"]
 
 log = logging.getLogger(__name__)
 GROUP_THRESHOLD = 5        # a chat with this many pending notifications gets them grouped into few messages
+DIGEST_THRESHOLD = 20      # ... and with this many, one digest message for all of them (corrections stay apart)
 MAX_BACKOFF = 300.0
 POLL_FALLBACK = 1.0        # re-read the outbox at least this often (retries whose pause ended)
 
@@ -34,7 +35,7 @@ def to_notification(item: OutboxItem) -> Notification:
         kind=item.kind, chain_id=t.chain_id, token_symbol=token.symbol if token else "tokens",
         decimals=token.decimals if token else 0, value=t.value, watched=item.watched,
         watched_label=item.watched_label, counterparty=item.counterparty, counterparty_label=item.counterparty_label,
-        block_number=t.block_number, block_time=t.block_time, tx_hash=t.tx_hash)
+        block_number=t.block_number, block_time=t.block_time, tx_hash=t.tx_hash, correction=item.correction)
 
 
 class Sender:
@@ -71,7 +72,7 @@ class Sender:
                     await self.wake.wait_value(lambda value: value != seen)
 
     async def _deliver(self, chat_id: int, items: list[OutboxItem]) -> None:
-        """Send one chat's pending rows in order (grouped when there are many); stop at the first pause."""
+        """Send one chat's pending rows in order (grouped or digested when there are many); stop at the first pause."""
         try:
             for text, batch in await self._messages(items):
                 if not await self._send(chat_id, text, batch):
@@ -81,7 +82,12 @@ class Sender:
             self.notify()
 
     async def _messages(self, items: list[OutboxItem]) -> list[tuple[str, list[OutboxItem]]]:
-        """Render rows into (message, rows) pairs; a row that cannot be rendered is failed, not retried forever."""
+        """Render rows into (message, rows) pairs, in outbox order; a row that cannot be rendered is failed.
+
+        Announcements: one message each below GROUP_THRESHOLD, packed into few messages from there, and from
+        DIGEST_THRESHOLD on one digest for all of them (placed where the first of them is). A correction is always
+        a message of its own, in its place in outbox order.
+        """
         rendered: list[tuple[OutboxItem, Notification]] = []
         for item in items:
             notification = to_notification(item)
@@ -92,13 +98,35 @@ class Sender:
                 await self.store.mark_failed([item.outbox_id], f"render: {exc}")
                 continue
             rendered.append((item, notification))
-        groups = [rendered] if len(rendered) >= GROUP_THRESHOLD else [[pair] for pair in rendered]
-        messages = []
-        for group in groups:
-            start = 0
-            for text, held in pack_notifications([n for _, n in group]):
-                messages.append((text, [item for item, _ in group[start:start + held]]))
-                start += held
+        announcements = [pair for pair in rendered if not pair[1].correction]
+        digest: str | None = None
+        if len(announcements) >= DIGEST_THRESHOLD:
+            try:
+                digest = render_digest([n for _, n in announcements])
+            except ValueError as exc:  # not expected: every row rendered alone; fall back to grouping
+                log.error("digest of %d notifications cannot be rendered: %s", len(announcements), exc)
+        grouped = len(announcements) >= GROUP_THRESHOLD
+        messages: list[tuple[str, list[OutboxItem]]] = []
+        run: list[tuple[OutboxItem, Notification]] = []   # consecutive announcements, packed together when grouped
+
+        def flush() -> None:
+            for group in [run] if grouped else [[pair] for pair in run]:
+                start = 0
+                for text, held in pack_notifications([n for _, n in group]):
+                    messages.append((text, [item for item, _ in group[start:start + held]]))
+                    start += held
+            run.clear()
+
+        for item, notification in rendered:
+            if notification.correction:
+                flush()
+                [(text, _)] = pack_notifications([notification])
+                messages.append((text, [item]))
+            elif digest is None:
+                run.append((item, notification))
+            elif item is announcements[0][0]:   # the digest goes where its first row is
+                messages.append((digest, [pair[0] for pair in announcements]))
+        flush()
         return messages
 
     async def _send(self, chat_id: int, text: str, batch: Sequence[OutboxItem]) -> bool:
