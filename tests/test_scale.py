@@ -75,7 +75,7 @@ async def test_auto_strategy_notifies_the_same_as_log_scan(fakes, scanner_for):
 # ---- catch-up ---------------------------------------------------------------------------------------------
 
 async def test_catch_up_serves_new_blocks_first_and_reads_the_backlog_in_chunks(fakes, scanner_for):
-    async with scanner_for(live_span=4, rate=1, interval=12) as (scanner, store):
+    async with scanner_for(live_span=4, rate=1, interval=10) as (scanner, store):
         await scanner.cycle()
         await watch(store, 1, WALLET, fakes.chain.head)
         rng = random.Random(3)
@@ -93,8 +93,8 @@ async def test_catch_up_serves_new_blocks_first_and_reads_the_backlog_in_chunks(
             reports.append(await scanner.cycle())
             assert reports[-1].to_block == fakes.chain.head
             assert len(reports) < 60
-        assert len(reports) > 3                             # the backlog took several budgeted chunks
-        assert max(r.api_calls for r in reports) <= 1 * 12  # never more than the rate allows in one cycle
+        assert len(reports) >= 3                            # the backlog took several budgeted chunks
+        assert max(r.api_calls for r in reports) <= 1 * 10  # never more than the rate allows in one cycle
         rows = await store.pending_outbox(limit=10_000)
         values = sorted(r.transfer.value for r in rows)
         assert values == sorted([1000 + i for i in range(120)] + [1] * (len(reports) - 1))

@@ -154,39 +154,42 @@ class Scanner:
                                          block_hash=(safe, header.hash))
             log.info("chain %d: starting at block %d (head %d)", self.chain_id, safe, head)
             return self._report(CycleReport(head, None, safe, api_calls=self.client.calls - calls_before))
-        start, end, new_gap, replaced = checkpoint + 1, max(safe, checkpoint), None, None
+        if safe <= checkpoint:   # no new block: is the checkpoint still on the chain?
+            header = await self.client.block_header(checkpoint)
+            fork = await self._find_fork(checkpoint, header)
+            outcome = ReorgOutcome() if fork is None else await self._settle_reorg(fork, checkpoint, header)
+            report = CycleReport(head, None, checkpoint, api_calls=self.client.calls - calls_before, reorg=outcome)
+            return self._report(await self._with_catch_up(report, header))
+
+        start, end, new_gap = checkpoint + 1, safe, None
         if end - start + 1 > self.live_span:
             new_gap = (start, end - self.live_span)
             start = end - self.live_span + 1
-        header = await self.client.block_header(end)   # without new blocks: is the checkpoint still there?
-        fork = await self._find_fork(checkpoint, header)
-        if fork is not None:
-            start, new_gap, replaced = fork + 1, None, (fork + 1, checkpoint)
-        elif safe <= checkpoint:
-            report = CycleReport(head, None, checkpoint, api_calls=self.client.calls - calls_before)
-            return self._report(await self._with_catch_up(report, header))
-        strategy, transfers = await self._read(start, end, force_logs=fork is not None)
-        if any(t.block_number == end and t.block_hash and t.block_hash != header.hash for t in transfers):
-            raise ApiUnavailable(f"block {end} changed while it was read (reorganisation in progress)")
+        strategy, transfers = await self._read(start, end)
         result = self._matcher(transfers)
+        seen_hash = next((t.block_hash for t in transfers if t.block_number == end and t.block_hash), None)
         enqueued = await self.store.commit_scan(self.chain_id, checkpoint, end, result.plan,
-                                                block_hash=(end, header.hash), new_gap=new_gap,
-                                                fetched=transfers, replaced=replaced)
-        outcome = self.store.last_reorg
-        if fork is not None or outcome:
-            log.warning("chain %d: reorganisation below block %d: blocks %d-%d replaced; %d announced transfers "
-                        "found again, %d removed (%d corrections, %d unsent notifications withdrawn), %d back",
-                        self.chain_id, checkpoint + 1, (fork or checkpoint) + 1, checkpoint, outcome.relocated,
-                        outcome.removed, outcome.corrections, outcome.cancelled, outcome.reinstated)
+                                                block_hash=(end, seen_hash) if seen_hash else None,
+                                                new_gap=new_gap, fetched=transfers)
+        if enqueued or self.store.last_reorg.reinstated:
+            self.on_enqueued()
         if new_gap:
             log.warning("chain %d: %d blocks behind; reading the newest %d now and blocks %d-%d in the background",
                         self.chain_id, end - checkpoint, self.live_span, *new_gap)
-        if enqueued or outcome.corrections or outcome.reinstated:
-            self.on_enqueued()
         live_calls = self.client.calls - calls_before
+        # the reorganisation check comes after the commit, off the path of the notifications
+        header = await self.client.block_header(end)
+        fork = await self._find_fork(checkpoint, header)
+        if fork is None and seen_hash not in (None, header.hash):
+            fork = checkpoint   # block `end` was replaced while it was being read
+        if fork is None:
+            await self.store.remember_block(self.chain_id, end, header.hash)
+            outcome = self.store.last_reorg
+        else:
+            outcome = await self._settle_reorg(fork, end, header)
         self._live_calls = live_calls if not self._live_calls else 0.8 * self._live_calls + 0.2 * live_calls
-        report = CycleReport(head, start, end, len(transfers), enqueued, result.too_old, live_calls, strategy,
-                             reorg=outcome)
+        report = CycleReport(head, start, end, len(transfers), enqueued, result.too_old,
+                             self.client.calls - calls_before, strategy, reorg=outcome)
         report = await self._with_catch_up(report, header)
         if report.too_old:
             log.info("chain %d: skipped %d transfers older than the age limit", self.chain_id, report.too_old)
@@ -195,6 +198,24 @@ class Scanner:
                 "backlog %d blocks)", self.chain_id, start, end, strategy, len(transfers), enqueued,
                 report.api_calls, report.lag, report.backlog)
         return self._report(report)
+
+    async def _settle_reorg(self, fork: int, checkpoint: int, header: BlockHeader) -> ReorgOutcome:
+        """Read (fork, checkpoint] again, completely, and reconcile what was stored for it in one commit."""
+        transfers = await self.fetch_logs(fork + 1, checkpoint)
+        if any(t.block_number == checkpoint and t.block_hash not in (None, header.hash) for t in transfers):
+            raise ApiUnavailable(f"block {checkpoint} changed while it was read (reorganisation in progress)")
+        result = self._matcher(transfers)
+        enqueued = await self.store.commit_scan(self.chain_id, checkpoint, checkpoint, result.plan,
+                                                block_hash=(checkpoint, header.hash), fetched=transfers,
+                                                replaced=(fork + 1, checkpoint))
+        outcome = self.store.last_reorg
+        log.warning("chain %d: reorganisation: blocks %d-%d replaced; %d announced transfers found again, "
+                    "%d removed (%d corrections, %d unsent notifications withdrawn), %d newly found",
+                    self.chain_id, fork + 1, checkpoint, outcome.relocated, outcome.removed, outcome.corrections,
+                    outcome.cancelled, enqueued)
+        if enqueued or outcome.corrections or outcome.reinstated:
+            self.on_enqueued()
+        return outcome
 
     async def _find_fork(self, checkpoint: int, header: BlockHeader) -> int | None:
         """None when the remembered checkpoint block is still on the chain, else the last block that is."""
@@ -217,17 +238,16 @@ class Scanner:
         return remembered[-1][0] - 1
 
     # ---- reading ----------------------------------------------------------------------------------------
-    async def _read(self, start: int, end: int, *, force_logs: bool = False) -> tuple[str, list[Transfer]]:
-        """Every transfer in [start, end] that matters, by the cheaper strategy (logs when ``force_logs``)."""
-        strategy, addresses = await self._choose(end - start + 1, end, force_logs=force_logs)
+    async def _read(self, start: int, end: int) -> tuple[str, list[Transfer]]:
+        """Every transfer in [start, end] that matters, by the cheaper strategy."""
+        strategy, addresses = await self._choose(end - start + 1, end)
         if strategy == LOGS:
             return LOGS, await self.fetch_logs(start, end)
         return ADDRESSES, await self.fetch_by_address(addresses, start, end)
 
-    async def _choose(self, blocks: int, before: int, *, after: str = "",
-                      force_logs: bool = False) -> tuple[str, list[str]]:
+    async def _choose(self, blocks: int, before: int, *, after: str = "") -> tuple[str, list[str]]:
         """The strategy for ``blocks`` blocks, and for ADDRESSES the watched addresses (above ``after``) to read."""
-        if force_logs or self.strategy == LOGS:
+        if self.strategy == LOGS:
             return LOGS, []
         # listing 100,000 addresses costs more than the choice is worth: stop as soon as logs are sure to win
         limit = None if self.strategy == ADDRESSES else self.estimator.max_addresses(blocks)

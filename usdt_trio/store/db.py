@@ -250,6 +250,8 @@ class Store:
             if new_gap is not None and new_gap[0] <= new_gap[1]:
                 conn.execute("INSERT OR REPLACE INTO scan_gaps(chain_id, from_block, to_block) VALUES (?,?,?)",
                              (chain_id, *new_gap))
+            if replaced is not None:
+                conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number>=?", (chain_id, replaced[0]))
             if block_hash is not None:
                 conn.execute("INSERT OR REPLACE INTO block_hashes(chain_id, number, hash) VALUES (?,?,?)",
                              (chain_id, *block_hash))
@@ -317,6 +319,14 @@ class Store:
         return await self._run(work)
 
     # ---- block hashes --------------------------------------------------------------------------------------
+    async def remember_block(self, chain_id: int, number: int, block_hash: str) -> None:
+        """Remember the hash of a checkpoint block (older ones beyond HASH_WINDOW are forgotten)."""
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO block_hashes(chain_id, number, hash) VALUES (?,?,?)",
+                         (chain_id, number, block_hash))
+            conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number<?", (chain_id, number - HASH_WINDOW))
+        await self._run(self._tx, work)
+
     async def block_hashes(self, chain_id: int, up_to: int) -> list[tuple[int, str]]:
         """Remembered (number, hash) pairs at or below ``up_to``, newest first."""
         return await self._run(lambda: self._conn.execute(
