@@ -209,8 +209,8 @@ class Scanner:
                                                 block_hash=(checkpoint, header.hash), fetched=transfers,
                                                 replaced=(fork + 1, checkpoint))
         outcome = self.store.last_reorg
-        log.warning("chain %d: reorganisation: blocks %d-%d replaced; %d announced transfers found again, "
-                    "%d removed (%d corrections, %d unsent notifications withdrawn), %d newly found",
+        log.warning("chain %d: reorganisation replaced blocks %d-%d: %d announced transfers found again, "
+                    "%d gone (%d corrections queued, %d unsent notifications withdrawn), %d new notifications",
                     self.chain_id, fork + 1, checkpoint, outcome.relocated, outcome.removed, outcome.corrections,
                     outcome.cancelled, enqueued)
         if enqueued or outcome.corrections or outcome.reinstated:
