@@ -227,3 +227,74 @@ async def test_service_burst_arrives_as_one_digest(fakes, settings_for) -> None:
         assert DIGEST.match(digest)[1] == "40"
         assert "Received 820 USDT · 40 transfers" in digest   # 1 + 2 + … + 40
         assert fakes.telegram.unhonoured_retry_after == 0
+
+
+# ---- limits and stalls (found by scripts/bench_delivery.py) ---------------------------------------------
+
+async def test_time_queued_for_the_overall_pace_does_not_count_as_the_chats_gap(autojump_clock) -> None:
+    """A chat's second message waited behind many other chats; its third must still come a full gap later."""
+    from usdt_trio.telegram.limits import PRIVATE_INTERVAL
+
+    limiter = ChatLimiter(messages_per_second=1)
+    times: list[float] = []
+
+    async def other(chat: int) -> None:
+        await limiter.wait(chat)
+
+    async with trio.open_nursery() as nursery:
+        await limiter.wait(USER)
+        times.append(trio.current_time())
+        for chat in range(2, 8):          # six other chats take the next six overall slots
+            nursery.start_soon(other, chat)
+        await trio.sleep(PRIVATE_INTERVAL)
+        for _ in range(2):
+            await limiter.wait(USER)
+            times.append(trio.current_time())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps[0] > 5                     # the second message queued behind the others
+    assert min(gaps) >= PRIVATE_INTERVAL   # and the third did not follow it at once
+
+
+async def test_the_overall_pace_leaves_room_for_network_jitter(autojump_clock) -> None:
+    """At most 28 messages in any 1.05 s window, so jitter cannot push 31 into one of Telegram's seconds."""
+    limiter = ChatLimiter()
+    times: list[float] = []
+
+    async def one(chat: int) -> None:
+        await limiter.wait(chat)
+        times.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        for chat in range(100):
+            nursery.start_soon(one, 10_000 + chat)
+    times.sort()
+    assert max(sum(1 for t in times if start <= t < start + 1.05) for start in times) <= 28
+
+
+async def test_a_send_that_hangs_is_given_up_and_retried(fakes, tmp_path: Path, monkeypatch) -> None:
+    from usdt_trio.telegram import sender as sender_module
+
+    monkeypatch.setattr(sender_module, "SEND_TIMEOUT", 0.5)
+    fakes.telegram.stall_next("sendMessage", 60)   # the server never answers the first attempt
+    async with prepared(fakes, tmp_path) as store:
+        await enqueue(store, [transfer(1)])
+        async with sending(fakes, store):
+            with trio.fail_after(10):
+                await drained(store)
+    assert len(texts(fakes)) == 1
+    conn = sqlite3.connect(str(db_path(tmp_path)))
+    assert conn.execute("SELECT attempts, last_error FROM outbox").fetchall() == [(2, "TimedOut: no answer within 0.5s")]
+    conn.close()
+
+
+async def test_a_full_read_still_groups_each_chats_rows(fakes, tmp_path: Path, monkeypatch) -> None:
+    """Rows of many chats interleaved: a read cut at the limit holds few of each, the worker reads the rest."""
+    from usdt_trio.telegram import sender as sender_module
+
+    monkeypatch.setattr(sender_module, "READ_LIMIT", 4)
+    async with prepared(fakes, tmp_path) as store:
+        await enqueue(store, [transfer(i) for i in range(GROUP_THRESHOLD + 2)])
+        async with sending(fakes, store):
+            await drained(store)
+    [grouped] = texts(fakes)
+    assert GROUP.match(grouped)[1] == str(GROUP_THRESHOLD + 2)

@@ -334,10 +334,14 @@ class Store:
             (chain_id, up_to)).fetchall())
 
     # ---- outbox ------------------------------------------------------------------------------------------
-    async def pending_outbox(self, limit: int = 500, exclude_chats: Iterable[int] = ()) -> list[OutboxItem]:
-        """Oldest pending rows of active chats, with transfer data and labels."""
+    async def pending_outbox(self, limit: int = 500, exclude_chats: Iterable[int] = (),
+                             chat_id: int | None = None) -> list[OutboxItem]:
+        """Oldest pending rows of active chats (or of one chat), with transfer data and labels."""
         excluded = list(exclude_chats)
         clause = f"AND o.chat_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        if chat_id is not None:
+            clause += " AND o.chat_id=?"
+            excluded.append(chat_id)
 
         def work() -> list[OutboxItem]:
             rows = self._conn.execute(

@@ -16,7 +16,8 @@ class ChatLimiter:
     """``await wait(chat)`` before every send; ``pause(chat, s)`` after a 429 or a failure."""
 
     def __init__(self, messages_per_second: int = 28) -> None:
-        self.overall = Pacer(messages_per_second, period=1.0, margin=0.0)
+        # the margin keeps network jitter from bunching a second's messages into Telegram's next second
+        self.overall = Pacer(messages_per_second, period=1.0, margin=0.05)
         self._next: dict[int, float] = {}
 
     @staticmethod
@@ -27,11 +28,17 @@ class ChatLimiter:
         return self._next.get(chat_id, 0.0)
 
     async def wait(self, chat_id: int) -> None:
-        """Wait for the chat's next slot and an overall slot, then claim them."""
-        while (ready := self.ready_at(chat_id)) > trio.current_time():
-            await trio.sleep_until(ready)
+        """Wait for the chat's next slot and an overall slot, then claim the chat's.
+
+        The chat's slot is claimed only once the overall slot is taken: time spent queued for the overall pace must
+        not count towards the gap between two messages to one chat."""
+        while True:
+            while (ready := self.ready_at(chat_id)) > trio.current_time():
+                await trio.sleep_until(ready)
+            await self.overall.wait()
+            if self.ready_at(chat_id) <= trio.current_time():
+                break   # else a reply to this chat or a pause came in meanwhile: wait for the chat again
         self._next[chat_id] = trio.current_time() + self.interval(chat_id)
-        await self.overall.wait()
 
     def pause(self, chat_id: int, seconds: float) -> None:
         """Nothing goes to the chat for ``seconds``."""

@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 GROUP_THRESHOLD = 5        # a chat with this many pending notifications gets them grouped into few messages
 DIGEST_THRESHOLD = 20      # ... and with this many, one digest message for all of them (corrections stay apart)
 MAX_BACKOFF = 300.0
-POLL_FALLBACK = 1.0        # re-read the outbox at least this often (retries whose pause ended)
+POLL_FALLBACK = 1.0
+READ_LIMIT = 2000          # outbox rows read per round (all chats)
+CHAT_READ_LIMIT = 5000     # rows one chat's worker reads when the round's read was full
+SEND_TIMEOUT = 15.0        # seconds a sendMessage may take before it is treated as a network failure        # re-read the outbox at least this often (retries whose pause ended)
 
 _TOKENS: dict[tuple[int, str], Token] = {(t.chain_id, t.contract): t for ts in TOKENS_BY_CHAIN.values() for t in ts}
 
@@ -61,19 +64,24 @@ class Sender:
             while True:
                 seen = self.wake.value
                 skip = self._busy | self.limiter.paused_beyond(trio.current_time() + POLL_FALLBACK)
-                rows = await self.store.pending_outbox(limit=2000, exclude_chats=skip)
+                rows = await self.store.pending_outbox(limit=READ_LIMIT, exclude_chats=skip)
                 by_chat: dict[int, list[OutboxItem]] = {}
                 for row in rows:
                     by_chat.setdefault(row.chat_id, []).append(row)
                 for chat_id, items in by_chat.items():
                     self._busy.add(chat_id)
-                    nursery.start_soon(self._deliver, chat_id, items)
+                    # a full read may hold only part of a chat's rows: the worker reads them all to group them
+                    nursery.start_soon(self._deliver, chat_id, None if len(rows) == READ_LIMIT else items)
                 with trio.move_on_after(POLL_FALLBACK):
                     await self.wake.wait_value(lambda value: value != seen)
 
-    async def _deliver(self, chat_id: int, items: list[OutboxItem]) -> None:
-        """Send one chat's pending rows in order (grouped or digested when there are many); stop at the first pause."""
+    async def _deliver(self, chat_id: int, items: list[OutboxItem] | None) -> None:
+        """Send one chat's pending rows in order (grouped or digested when there are many); stop at the first pause.
+
+        ``items`` None: read the chat's pending rows here."""
         try:
+            if items is None:
+                items = await self.store.pending_outbox(limit=CHAT_READ_LIMIT, chat_id=chat_id)
             for text, batch in await self._messages(items):
                 if not await self._send(chat_id, text, batch):
                     return
@@ -129,12 +137,25 @@ class Sender:
         flush()
         return messages
 
+    async def _failed(self, chat_id: int, ids: list[int], kind: str, message: str) -> bool:
+        """A transient failure: count the attempt and pause the chat with exponential backoff."""
+        backoff = min(self._backoff.get(chat_id, 0.5) * 2, MAX_BACKOFF)
+        self._backoff[chat_id] = backoff
+        log.warning("chat %d: send failed (%s: %s), retrying in %.1fs", chat_id, kind, message, backoff)
+        await self.store.record_attempt(ids, f"{kind}: {message}")
+        self.limiter.pause(chat_id, backoff)
+        return False
+
     async def _send(self, chat_id: int, text: str, batch: Sequence[OutboxItem]) -> bool:
         """True when the batch is settled (sent or failed for good); False when the chat must pause."""
         ids = [item.outbox_id for item in batch]
         await self.limiter.wait(chat_id)
         try:
-            await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+            with trio.fail_after(SEND_TIMEOUT):
+                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+        except trio.TooSlowError:
+            # Telegram may have accepted it (the one duplicate window, see README); retried after a backoff
+            return await self._failed(chat_id, ids, "TimedOut", f"no answer within {SEND_TIMEOUT:g}s")
         except RetryAfter as exc:
             wait = retry_after_seconds(exc) + 0.25
             log.info("chat %d: flood control, retrying in %.1fs", chat_id, wait)
@@ -151,13 +172,7 @@ class Sender:
         except InvalidToken:
             raise
         except (NetworkError, TelegramError) as exc:
-            backoff = min(self._backoff.get(chat_id, 0.5) * 2, MAX_BACKOFF)
-            self._backoff[chat_id] = backoff
-            log.warning("chat %d: send failed (%s: %s), retrying in %.1fs", chat_id, type(exc).__name__,
-                        exc.message, backoff)
-            await self.store.record_attempt(ids, f"{type(exc).__name__}: {exc.message}")
-            self.limiter.pause(chat_id, backoff)
-            return False
+            return await self._failed(chat_id, ids, type(exc).__name__, exc.message)
         self._backoff.pop(chat_id, None)
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             await self.store.mark_sent(ids)  # Telegram accepted it: record that even while shutting down

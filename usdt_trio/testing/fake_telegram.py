@@ -381,6 +381,11 @@ class FakeTelegram:
         """Drop the connection on the next ``count`` calls; after_processing applies the call first (lost reply)."""
         self._faults[method.lower()].extend(["reset_after" if after_processing else "reset"] * count)
 
+    def stall_next(self, method: str, seconds: float, *, count: int = 1) -> None:
+        """Hold the next ``count`` calls for ``seconds`` without handling them, then drop the connection
+        (a server that hangs: the client sees neither an answer nor an error until it gives up)."""
+        self._faults[method.lower()].extend([("stall", seconds)] * count)
+
     # ------------------------------------------------------------ observing
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
@@ -429,6 +434,9 @@ class FakeTelegram:
         method = parts[2].lower()
         self.calls[method] += 1
         fault = self._faults[method].popleft() if self._faults.get(method) else None
+        if isinstance(fault, tuple):
+            await trio.sleep(fault[1])
+            raise ResetConnection
         if fault == "reset":
             raise ResetConnection
         try:

@@ -31,6 +31,7 @@ DROP TABLE outbox;
 ALTER TABLE outbox_new RENAME TO outbox;
 CREATE INDEX outbox_pending ON outbox(status, outbox_id);
 CREATE INDEX outbox_by_transfer ON outbox(chain_id, tx_hash, log_index);
+CREATE INDEX outbox_by_chat ON outbox(chat_id, status);
 CREATE INDEX transfers_by_block ON transfers(chain_id, block_number);
 
 -- Hashes of recently scanned blocks (checkpoints and blocks with announced transfers), to detect reorganisations.
