@@ -220,7 +220,7 @@ def main() -> None:
     per_address = [(s, r) for (s, st), r in results.items() if st == ADDRESSES and s >= 10]
     cpa = max(((statistics.mean(r["calls"]) - 2) / s for s, r in per_address), default=1.0)
     print()
-    print(f"Largest watched set one free key (3 calls/s, 100,000/day) sustains at a 12 s cycle:")
+    print("Largest watched set one free key (3 calls/s, 100,000/day) sustains at a 12 s cycle:")
     print(f"  log-scan: {logs_calls} calls per cycle whatever the size → {logs_calls * 7200:,} a day; not limited by "
           f"the key (memory ≈ {results.get((max(sizes), LOGS), {}).get('watched_set_mb', 0) / max(sizes) * 1e6:.0f} "
           f"bytes per watched address)")

@@ -4,42 +4,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
 from usdt_trio.app import Service, run_service
 from usdt_trio.config import Settings
 from usdt_trio.testing.chain import SimChain
-from usdt_trio.testing.fake_etherscan import FakeEtherscan
+from usdt_trio.chain import etherscan as etherscan_module
+from usdt_trio.chain.etherscan import EtherscanClient
+from usdt_trio.chain.tokens import TOKENS_BY_CHAIN
+from usdt_trio.monitor.scanner import Scanner
+from usdt_trio.monitor.strategy import LOGS
+from usdt_trio.pacing import Pacer
+from usdt_trio.store.db import Watch, open_store
 from usdt_trio.testing.fake_telegram import FakeTelegram
-from usdt_trio.testing.http_server import serve_http
+from usdt_trio.testing.harness import Fakes, serve_fakes
 
 TOKEN = "987654321:SECRET-bot-token-never-logged"
 API_KEY = "SECRETAPIKEY0123456789NEVERLOGGED"
 USER = 1001
-
-
-@dataclass
-class Fakes:
-    chain: SimChain
-    etherscan: FakeEtherscan
-    telegram: FakeTelegram
-    etherscan_url: str
-    telegram_url: str
+WALLET = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
+STRANGER = "0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb"
 
 
 @pytest.fixture
 async def fakes(nursery: trio.Nursery) -> Fakes:
-    chain = SimChain()
-    etherscan = FakeEtherscan(chain, api_keys=[API_KEY])
-    telegram = FakeTelegram(TOKEN)
-    etherscan_url = await nursery.start(serve_http, etherscan.handle)
-    telegram_url = await nursery.start(serve_http, telegram.handle)
-    return Fakes(chain, etherscan, telegram, f"{etherscan_url}/v2/api", telegram_url)
+    return await serve_fakes(nursery, api_keys=[API_KEY], token=TOKEN, chain=SimChain())
 
 
 @pytest.fixture
@@ -91,3 +85,27 @@ async def scanned_past(service: Service, block: int) -> None:
     with trio.fail_after(10):
         await service.scanner.last_report.wait_value(
             lambda report: report is not None and report.to_block is not None and report.to_block >= block)
+
+
+@pytest.fixture
+def scanner_for(fakes, tmp_path, monkeypatch):
+    """scanner_for(confirmations=0, strategy=LOGS, **scanner_options) → async context manager: (scanner, store)."""
+    monkeypatch.setattr(etherscan_module, "FIRST_RETRY_DELAY", 0.001)
+    fakes.etherscan.rate_limit = 10_000
+
+    @asynccontextmanager
+    async def build(confirmations: int = 0, strategy: str | None = LOGS, db: str = "db.sqlite3", **options):
+        async with httpx.AsyncClient() as http, open_store(tmp_path / db) as store:
+            client = EtherscanClient(http, base_url=fakes.etherscan_url, api_key=API_KEY, chain_id=1,
+                                     limiter=trio.CapacityLimiter(3), pacer=Pacer(1000), budget=options.pop("budget", None))
+            options.setdefault("max_age_days", 7)
+            scanner = Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=confirmations,
+                              budget=client.budget, **options)
+            scanner.strategy = strategy
+            yield scanner, store
+    return build
+
+
+async def watch(store, chat_id: int, address: str, start_block: int) -> None:
+    await store.upsert_chat(chat_id, None, None)
+    await store.add_watch(Watch(chat_id, 1, address, None, start_block), 10**6)

@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from test_scanner import STRANGER, WALLET, scanner_for, watch  # noqa: F401  (fixture re-export)
+from conftest import STRANGER, WALLET, watch
 from usdt_trio.budget import DailyBudget
 from usdt_trio.chain.models import Transfer
 from usdt_trio.monitor.matching import match_transfers

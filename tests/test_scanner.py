@@ -3,48 +3,14 @@
 from __future__ import annotations
 
 import random
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 import trio
 
-from conftest import API_KEY
-from usdt_trio.chain import etherscan as etherscan_module
-from usdt_trio.chain.etherscan import EtherscanClient
-from usdt_trio.chain.tokens import TOKENS_BY_CHAIN
 from usdt_trio.errors import ChainApiError
-from usdt_trio.monitor.scanner import Scanner
 from usdt_trio.monitor.strategy import ADDRESSES, LOGS
-from usdt_trio.pacing import Pacer
-from usdt_trio.store.db import Watch, open_store
 
-WALLET = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
-STRANGER = "0xdbf03b407c01e7cd3cbea99509d93f8dddc8c6fb"
-
-
-@pytest.fixture
-def scanner_for(fakes, tmp_path, monkeypatch):
-    """scanner_for(confirmations=0, strategy=LOGS, **scanner_options) → async context manager: (scanner, store)."""
-    monkeypatch.setattr(etherscan_module, "FIRST_RETRY_DELAY", 0.001)
-    fakes.etherscan.rate_limit = 10_000
-
-    @asynccontextmanager
-    async def build(confirmations: int = 0, strategy: str | None = LOGS, db: str = "db.sqlite3", **options):
-        async with httpx.AsyncClient() as http, open_store(tmp_path / db) as store:
-            client = EtherscanClient(http, base_url=fakes.etherscan_url, api_key=API_KEY, chain_id=1,
-                                     limiter=trio.CapacityLimiter(3), pacer=Pacer(1000), budget=options.pop("budget", None))
-            options.setdefault("max_age_days", 7)
-            scanner = Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=confirmations,
-                              budget=client.budget, **options)
-            scanner.strategy = strategy
-            yield scanner, store
-    return build
-
-
-async def watch(store, chat_id: int, address: str, start_block: int) -> None:
-    await store.upsert_chat(chat_id, None, None)
-    await store.add_watch(Watch(chat_id, 1, address, None, start_block), 10**6)
+from conftest import STRANGER, WALLET, watch
 
 
 async def test_log_scan_calls_per_cycle_do_not_grow_with_watched_addresses(fakes, scanner_for):
