@@ -143,7 +143,8 @@ class Scanner:
 
     # ---- one cycle --------------------------------------------------------------------------------------
     async def cycle(self) -> CycleReport:
-        """One scan step. Raises ChainApiError without advancing anything when any read fails."""
+        """One scan step. A read failing before the commit advances nothing (the range is read again next cycle);
+        the reorganisation check after it is repeated next cycle when it fails."""
         calls_before = self.client.calls
         head = await self.client.block_number()
         safe = head - self.confirmations
