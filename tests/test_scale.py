@@ -81,14 +81,14 @@ async def test_catch_up_serves_new_blocks_first_and_reads_the_backlog_in_chunks(
         rng = random.Random(3)
         for i in range(120):   # downtime: 120 blocks, one payment to the wallet in each
             fakes.chain.add_noise(rng)
-            fakes.chain.transfer("USDT", STRANGER, WALLET, 1000 + i)
+            fakes.chain.transfer("USDT", STRANGER, WALLET, (1000 + i) * 10**6)
             fakes.chain.mine()
         first = await scanner.cycle()
         assert first.to_block == fakes.chain.head          # the newest blocks are served at once
         assert first.backlog > 0 and first.lag == 0
         reports = [first]
         while reports[-1].backlog:
-            fakes.chain.transfer("USDC", STRANGER, WALLET, 1)   # life goes on during catch-up
+            fakes.chain.transfer("USDC", STRANGER, WALLET, 10**6)   # life goes on during catch-up
             fakes.chain.mine()
             reports.append(await scanner.cycle())
             assert reports[-1].to_block == fakes.chain.head
@@ -97,7 +97,7 @@ async def test_catch_up_serves_new_blocks_first_and_reads_the_backlog_in_chunks(
         assert max(r.api_calls for r in reports) <= 1 * 10  # never more than the rate allows in one cycle
         rows = await store.pending_outbox(limit=10_000)
         values = sorted(r.transfer.value for r in rows)
-        assert values == sorted([1000 + i for i in range(120)] + [1] * (len(reports) - 1))
+        assert values == sorted([(1000 + i) * 10**6 for i in range(120)] + [10**6] * (len(reports) - 1))
         assert len({r.transfer.key for r in rows}) == len(rows)
 
 
@@ -111,7 +111,7 @@ async def test_catch_up_by_address_walks_the_addresses_in_batches(fakes, scanner
             await watch(store, chat, address, fakes.chain.head)
         for i in range(150):
             fakes.chain.add_noise(rng)
-            fakes.chain.transfer("USDC", STRANGER, watched[i % 7], 1 + i)
+            fakes.chain.transfer("USDC", STRANGER, watched[i % 7], (1 + i) * 10**6)
             fakes.chain.mine()
         reports = [await scanner.cycle()]
         while reports[-1].backlog:
@@ -122,18 +122,18 @@ async def test_catch_up_by_address_walks_the_addresses_in_batches(fakes, scanner
         tokentx = [p["address"] for _, action, p in fakes.etherscan.log if action == "account.tokentx"]
         assert sorted(tokentx) == watched                          # each address read once for the backlog
         rows = await store.pending_outbox(limit=1000)
-        assert sorted(r.transfer.value for r in rows) == list(range(1, 151))
+        assert sorted(r.transfer.value for r in rows) == [i * 10**6 for i in range(1, 151)]
 
 
 async def test_catch_up_skips_blocks_older_than_the_age_limit_unread(fakes, scanner_for, tmp_path):
     now = int(time.time())
     history = SimChain(start_block=1_000, start_time=now - 3 * 86400)   # 3 days of history at 12 s a block
     fakes.etherscan.chain = history
-    history.transfer("USDT", STRANGER, WALLET, 111)          # 3 days old
+    history.transfer("USDT", STRANGER, WALLET, 111 * 10**6)          # 3 days old
     history.mine()
     blocks = (now - history.block_time(history.head)) // 12 - 30
     history.mine(blocks - 20)
-    history.transfer("USDT", STRANGER, WALLET, 222)          # about 10 minutes old
+    history.transfer("USDT", STRANGER, WALLET, 222 * 10**6)          # about 10 minutes old
     history.mine(20)
     async with scanner_for(max_age_days=1, live_span=8) as (scanner, store):
         await store.upsert_chat(1, None, None)
@@ -148,7 +148,7 @@ async def test_catch_up_skips_blocks_older_than_the_age_limit_unread(fakes, scan
         getlogs = [p for _, action, p in fakes.etherscan.log if action == "logs.getLogs"]
         assert min(int(p["fromBlock"]) for p in getlogs) > history.head - 2 * 7200   # two days unread
         rows = await store.pending_outbox()
-        assert [r.transfer.value for r in rows] == [222]
+        assert [r.transfer.value for r in rows] == [222 * 10**6]
 
 
 # ---- reorganisations ----------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ async def test_reorg_before_sending_withdraws_the_notification_quietly(fakes, sc
         await scanner.cycle()
         await watch(store, 1, WALLET, fakes.chain.head)
         tx = fakes.chain.new_tx_hash()
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 9, tx_hash=tx)
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 9 * 10**6, tx_hash=tx)
         fakes.chain.mine()
         assert (await scanner.cycle()).enqueued == 1
         fakes.chain.reorg(1, drop=[tx])
@@ -217,19 +217,19 @@ async def test_removed_transfer_that_comes_back_is_announced_again(fakes, scanne
         await scanner.cycle()
         await watch(store, 1, WALLET, fakes.chain.head)
         tx = fakes.chain.new_tx_hash()
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 9, tx_hash=tx)
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 9 * 10**6, tx_hash=tx)
         fakes.chain.mine()
         await scanner.cycle()
         await store.mark_sent([r.outbox_id for r in await store.pending_outbox()])
         fakes.chain.reorg(1, drop=[tx])
         await scanner.cycle()
         await store.mark_sent([r.outbox_id for r in await store.pending_outbox()])   # the correction went out
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 9, tx_hash=tx)   # the same transaction mined again
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 9 * 10**6, tx_hash=tx)   # the same transaction mined again
         fakes.chain.mine()
         report = await scanner.cycle()
         assert report.reorg.reinstated == 1
         pending = await store.pending_outbox()
-        assert [(r.correction, r.transfer.value) for r in pending] == [(False, 9)]
+        assert [(r.correction, r.transfer.value) for r in pending] == [(False, 9 * 10**6)]
 
 
 # ---- budget -----------------------------------------------------------------------------------------------

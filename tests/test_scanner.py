@@ -41,7 +41,7 @@ async def test_cheapest_strategy_is_chosen(fakes, scanner_for):
         for _ in range(30):
             fakes.chain.add_noise(rng)
             fakes.chain.mine()
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 7)
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 7 * 10**6)
         fakes.chain.mine()
         report = await scanner.cycle()   # 31 blocks × 55 transfers: 4 getLogs pages against 1 tokentx
         assert (report.strategy, report.enqueued) == (ADDRESSES, 1)
@@ -58,7 +58,7 @@ async def test_failed_range_is_retried_not_skipped(fakes, scanner_for):
     async with scanner_for() as (scanner, store):
         await scanner.cycle()
         await watch(store, 1, WALLET, fakes.chain.head)
-        fakes.chain.transfer("USDC", STRANGER, WALLET, 5)
+        fakes.chain.transfer("USDC", STRANGER, WALLET, 5 * 10**6)
         fakes.chain.mine()
         checkpoint = await store.get_checkpoint(1)
         fakes.etherscan.inject("invalid_key", action="logs.getLogs")
@@ -75,7 +75,7 @@ async def test_only_blocks_with_enough_confirmations_are_reported(fakes, scanner
     async with scanner_for(confirmations=2) as (scanner, store):
         await scanner.cycle()
         await watch(store, 1, WALLET, fakes.chain.head)
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 5)
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 5 * 10**6)
         block = fakes.chain.mine()
         assert (await scanner.cycle()).enqueued == 0
         fakes.chain.mine()
@@ -92,7 +92,7 @@ async def test_large_block_ranges_are_read_completely(fakes, scanner_for):
         rng = random.Random(5)
         for _ in range(40):
             fakes.chain.add_noise(rng)
-            fakes.chain.transfer("USDT", STRANGER, WALLET, 1)
+            fakes.chain.transfer("USDT", STRANGER, WALLET, 1 * 10**6)
             fakes.chain.mine()
         report = await scanner.cycle()
         assert report.enqueued == 40
@@ -105,7 +105,7 @@ async def test_watch_added_behind_the_checkpoint_is_backfilled_once(fakes, scann
         await scanner.cycle()
         await watch(store, 1, WALLET, fakes.chain.head)
         added_at = fakes.chain.head
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 5)
+        fakes.chain.transfer("USDT", STRANGER, WALLET, 5 * 10**6)
         fakes.chain.mine(3)
         assert (await scanner.cycle()).enqueued == 1
         await watch(store, 2, WALLET, added_at)  # its head was read before that scan committed

@@ -148,7 +148,7 @@ async def test_restart_during_traffic_loses_and_duplicates_nothing(fakes, settin
     for round_ in range(4):
         async with running(settings) as service:
             for i in range(6):
-                fakes.chain.transfer("USDT", STRANGER, WALLET, 10_000 * (round_ * 10 + i + 1))
+                fakes.chain.transfer("USDT", STRANGER, WALLET, 1_000_000 * (round_ * 10 + i + 1))
                 fakes.chain.mine()
                 expected += 1
             # stop while some notifications are still queued or in flight
@@ -164,7 +164,7 @@ async def test_restart_during_traffic_loses_and_duplicates_nothing(fakes, settin
         body = "\n".join(t for t in texts if not DIGEST.search(t))   # a digest lists only the latest ten
         for round_ in range(4):
             for i in range(6):
-                amount = 10_000 * (round_ * 10 + i + 1)
+                amount = 1_000_000 * (round_ * 10 + i + 1)
                 shown = f"{amount // 1_000_000}.{amount % 1_000_000:06d}".rstrip("0").rstrip(".")
                 assert body.count(f" {shown} USDT") <= 1, shown
 

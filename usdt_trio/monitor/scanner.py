@@ -25,6 +25,8 @@ from ..errors import ApiUnavailable, ChainApiError, DailyLimitReached, InvalidAp
 from ..store.db import Gap, Store
 from ..store.reorgs import ReorgOutcome
 from .matching import MatchResult, match_transfers
+from .screening import Screener
+from .spam import SpamSettings
 from .strategy import ADDRESSES, LOGS, CallEstimator
 
 __all__ = ["Scanner", "CycleReport", "LIVE_SPAN"]
@@ -52,6 +54,7 @@ class CycleReport:
     backlog: int = 0                       # blocks waiting in catch-up gaps after this cycle
     catch_up: str | None = None            # what the catch-up part did, in words
     reorg: ReorgOutcome = field(default_factory=ReorgOutcome)
+    suppressed: int = 0                    # suspicious transfers recorded silently (live part)
 
     @property
     def lag(self) -> int:
@@ -65,7 +68,7 @@ class Scanner:
     def __init__(self, store: Store, client: EtherscanClient, tokens: Sequence[Token], *, confirmations: int,
                  max_age_days: int, on_enqueued: Callable[[], None] = lambda: None,
                  budget: DailyBudget | None = None, rate: float = 3.0, interval: float = 12.0,
-                 live_span: int = LIVE_SPAN) -> None:
+                 live_span: int = LIVE_SPAN, spam: SpamSettings | None = None) -> None:
         self.store = store
         self.client = client
         self.tokens = tuple(tokens)
@@ -79,6 +82,7 @@ class Scanner:
         self.interval = interval
         self.live_span = live_span
         self.estimator = CallEstimator(self.contracts)
+        self.screener = Screener({t.contract: t for t in self.tokens}, spam)
         self.strategy: str | None = None   # force LOGS or ADDRESSES (benchmarks, tests); None = cheapest
         self.last_report: trio_util.AsyncValue[CycleReport | None] = trio_util.AsyncValue(None)
         self.cycles = trio_util.AsyncValue(0)   # completed cycles, successful or not
@@ -171,9 +175,13 @@ class Scanner:
         seen_hash = next((t.block_hash for t in transfers if t.block_number == end and t.block_hash), None)
         enqueued = await self.store.commit_scan(self.chain_id, checkpoint, end, result.plan,
                                                 block_hash=(end, seen_hash) if seen_hash else None,
-                                                new_gap=new_gap, fetched=transfers)
+                                                new_gap=new_gap, fetched=transfers, screen=self.screener.screen)
+        suppressed = self.store.last_suppressed
         if enqueued or self.store.last_reorg.reinstated:
             self.on_enqueued()
+        if suppressed:
+            log.info("chain %d: %d suspicious transfers recorded without notification (see /spam)", self.chain_id,
+                     suppressed)
         if new_gap:
             log.warning("chain %d: %d blocks behind; reading the newest %d now and blocks %d-%d in the background",
                         self.chain_id, end - checkpoint, self.live_span, *new_gap)
@@ -190,7 +198,7 @@ class Scanner:
             outcome = await self._settle_reorg(fork, end, header)
         self._live_calls = live_calls if not self._live_calls else 0.8 * self._live_calls + 0.2 * live_calls
         report = CycleReport(head, start, end, len(transfers), enqueued, result.too_old,
-                             self.client.calls - calls_before, strategy, reorg=outcome)
+                             self.client.calls - calls_before, strategy, reorg=outcome, suppressed=suppressed)
         report = await self._with_catch_up(report, header)
         if report.too_old:
             log.info("chain %d: skipped %d transfers older than the age limit", self.chain_id, report.too_old)
@@ -208,7 +216,7 @@ class Scanner:
         result = self._matcher(transfers)
         enqueued = await self.store.commit_scan(self.chain_id, checkpoint, checkpoint, result.plan,
                                                 block_hash=(checkpoint, header.hash), fetched=transfers,
-                                                replaced=(fork + 1, checkpoint))
+                                                replaced=(fork + 1, checkpoint), screen=self.screener.screen)
         outcome = self.store.last_reorg
         log.warning("chain %d: reorganisation replaced blocks %d-%d: %d announced transfers found again, "
                     "%d gone (%d corrections queued, %d unsent notifications withdrawn), %d new notifications",
@@ -350,14 +358,15 @@ class Scanner:
             last = len(batch) == len(addresses)
             result = self._matcher(transfers)
             enqueued = await self.store.commit_gap(gap, result.plan, done_to=gap.to_block if last else None,
-                                                   address_cursor=None if last else batch[-1])
+                                                   address_cursor=None if last else batch[-1],
+                                                   screen=self.screener.screen)
             what = f"{gap.from_block}-{gap.to_block} for {len(batch)} of {len(addresses)} addresses"
         else:
             blocks = min(gap.blocks, self.estimator.blocks_for(allowance))
             to_block = gap.from_block + blocks - 1
             transfers = await self.fetch_logs(gap.from_block, to_block)
             result = self._matcher(transfers)
-            enqueued = await self.store.commit_gap(gap, result.plan, done_to=to_block)
+            enqueued = await self.store.commit_gap(gap, result.plan, done_to=to_block, screen=self.screener.screen)
             what = f"{gap.from_block}-{to_block} by logs"
         log.info("chain %d: caught up %s (%d transfers, %d notifications)", self.chain_id, what, len(transfers),
                  enqueued)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import trio
 
 from ..chain.models import Transfer
+from .history import HistoryReader
 from .migrate import migrate
 from .reorgs import ReorgOutcome, reconcile
 from .watched import WatchedSet, WatchRef
@@ -68,6 +69,9 @@ class Delivery:
     kind: str          # in | out | internal
     watched: str
     counterparty: str
+    spam_score: int | None = None      # set by the spam screen when the transfer is suspicious
+    spam_reasons: tuple[str, ...] = ()
+    spam_mode: str = "silent"          # the chat's choice: silent (only /spam) or warn (one-line warning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,9 @@ class OutboxItem:
     counterparty: str
     counterparty_label: str | None
     correction: bool = False   # True: "the transfer announced earlier was removed by a chain reorganisation"
+
+
+Screen = Callable[[Sequence[Delivery], HistoryReader], Sequence[Delivery]]
 
 
 def _now() -> int:
@@ -226,7 +233,8 @@ class Store:
     async def commit_scan(self, chain_id: int, previous: int | None, checkpoint: int,
                           plan: Callable[[WatchedSet], Sequence[Delivery]], *,
                           block_hash: tuple[int, str] | None = None, new_gap: tuple[int, int] | None = None,
-                          fetched: Sequence[Transfer] = (), replaced: tuple[int, int] | None = None) -> int:
+                          fetched: Sequence[Transfer] = (), replaced: tuple[int, int] | None = None,
+                          screen: Screen | None = None) -> int:
         """Match, store transfers, enqueue deliveries and advance the checkpoint in ONE transaction.
 
         ``plan`` runs inside the transaction against the watched set as committed at that instant, so a watch
@@ -239,7 +247,7 @@ class Store:
         """
         def work(conn: sqlite3.Connection) -> int:
             self.last_reorg = reconcile(conn, chain_id, fetched, replaced=replaced)
-            enqueued = self._enqueue(conn, plan(self._watched_for(chain_id)))
+            enqueued = self._enqueue(conn, self._screened(conn, chain_id, plan, screen))
             now = _now()
             if previous is None:
                 conn.execute("INSERT INTO checkpoints(chain_id, block, updated_at) VALUES (?,?,?) "
@@ -262,6 +270,11 @@ class Store:
 
     last_reorg = ReorgOutcome()   # what the latest commit_scan reconciled
 
+    def _screened(self, conn: sqlite3.Connection, chain_id: int, plan: Callable[[WatchedSet], Sequence[Delivery]],
+                  screen: Screen | None) -> Sequence[Delivery]:
+        deliveries = plan(self._watched_for(chain_id))
+        return screen(deliveries, HistoryReader(conn, chain_id)) if screen is not None and deliveries else deliveries
+
     def _enqueue(self, conn: sqlite3.Connection, deliveries: Sequence[Delivery]) -> int:
         """Store the delivered transfers and their outbox rows (both idempotent by identity); rows added."""
         conn.executemany(
@@ -271,12 +284,22 @@ class Store:
             {d.transfer.key: (t.chain_id, t.tx_hash, t.log_index, t.block_number, t.block_time, t.block_hash,
                               t.contract, t.sender, t.recipient, str(t.value))
              for d in deliveries for t in (d.transfer,)}.values())
-        before = conn.total_changes
-        conn.executemany(
-            "INSERT INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(chat_id, chain_id, tx_hash, log_index, correction) DO NOTHING",
-            [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, _now()) for d in deliveries])
-        return conn.total_changes - before
+        quiet = [d for d in deliveries if d.spam_score is not None and d.spam_mode != "warn"]
+        loud = [d for d in deliveries if d.spam_score is None or d.spam_mode == "warn"]
+        added = []
+        for rows, status in ((loud, "pending"), (quiet, "suppressed")):
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO outbox(chat_id, chain_id, tx_hash, log_index, kind, watched, counterparty, created_at, "
+                "status, spam_score, spam_reasons) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(chat_id, chain_id, tx_hash, log_index, correction) DO NOTHING",
+                [(d.chat_id, *d.transfer.key, d.kind, d.watched, d.counterparty, _now(), status, d.spam_score,
+                  "\n".join(d.spam_reasons) if d.spam_score is not None else None) for d in rows])
+            added.append(conn.total_changes - before)
+        self.last_suppressed = added[1]
+        return added[0]
+
+    last_suppressed = 0   # suspicious transfers recorded silently by the latest commit
 
     # ---- catch-up gaps -------------------------------------------------------------------------------------
     async def gaps(self, chain_id: int) -> list[Gap]:
@@ -288,7 +311,7 @@ class Store:
 
     async def commit_gap(self, gap: Gap, plan: Callable[[WatchedSet], Sequence[Delivery]], *,
                          done_to: int | None = None, address_cursor: str | None = None,
-                         skipped_to: int | None = None) -> int:
+                         skipped_to: int | None = None, screen: Screen | None = None) -> int:
         """Enqueue what a chunk of ``gap`` found and record progress in ONE transaction; rows enqueued.
 
         Progress is either ``done_to`` (every address is done up to that block), ``address_cursor`` (addresses up
@@ -299,7 +322,7 @@ class Store:
                                    (gap.chain_id, gap.from_block)).fetchone()
             if current is None or tuple(current) != (gap.to_block, gap.address_cursor):
                 return 0   # changed meanwhile (cannot happen with one scanner): keep it for the next cycle
-            enqueued = self._enqueue(conn, plan(self._watched_for(gap.chain_id)))
+            enqueued = self._enqueue(conn, self._screened(conn, gap.chain_id, plan, screen))
             conn.execute("DELETE FROM scan_gaps WHERE chain_id=? AND from_block=?", (gap.chain_id, gap.from_block))
             new_from = max(x for x in (done_to, skipped_to, gap.from_block - 1) if x is not None) + 1
             cursor = "" if new_from > gap.from_block else (address_cursor or gap.address_cursor)

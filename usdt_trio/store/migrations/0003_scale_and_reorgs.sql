@@ -1,4 +1,4 @@
--- Issue 3: reorg corrections, remembered block hashes, catch-up gaps.
+-- Issue 3: reorg corrections, remembered block hashes, catch-up gaps. Issue 4: spam verdicts, per-chat spam mode.
 
 -- A transfer a reorganisation removed from the chain stays (the corrections render from it) with removed=1.
 ALTER TABLE transfers ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
@@ -16,7 +16,10 @@ CREATE TABLE outbox_new (
     correction   INTEGER NOT NULL DEFAULT 0 CHECK (correction IN (0, 1)),
     watched      TEXT NOT NULL,
     counterparty TEXT NOT NULL,
-    status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
+    status       TEXT NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'sent', 'failed', 'cancelled', 'suppressed')),
+    spam_score   INTEGER,                 -- set: a suspicious transfer (suppressed, or sent as a one-line warning)
+    spam_reasons TEXT,                    -- its flags in words, one per line
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
     created_at   INTEGER NOT NULL,
@@ -33,6 +36,12 @@ CREATE INDEX outbox_pending ON outbox(status, outbox_id);
 CREATE INDEX outbox_by_transfer ON outbox(chain_id, tx_hash, log_index);
 CREATE INDEX outbox_by_chat ON outbox(chat_id, status);
 CREATE INDEX transfers_by_block ON transfers(chain_id, block_number);
+CREATE INDEX transfers_by_sender ON transfers(chain_id, sender);
+CREATE INDEX transfers_by_recipient ON transfers(chain_id, recipient);
+CREATE INDEX outbox_spam ON outbox(chat_id, spam_score) WHERE spam_score IS NOT NULL;
+
+-- How a chat hears of suspicious transfers: 'silent' (only /spam) or 'warn' (a short one-line warning).
+ALTER TABLE chats ADD COLUMN spam_mode TEXT NOT NULL DEFAULT 'silent' CHECK (spam_mode IN ('silent', 'warn'));
 
 -- Hashes of recently scanned blocks (checkpoints and blocks with announced transfers), to detect reorganisations.
 CREATE TABLE block_hashes (
