@@ -81,7 +81,7 @@ async def test_other_text_groups_and_unknown_commands(fakes, settings_for):
         group = [m.text for m in fakes.telegram.messages_to(-500)]
         assert group == ["I work in private chats only: message me directly."]
         commands = {c["command"] for c in fakes.telegram.commands}
-        assert commands == {"start", "add", "list", "remove", "help"}
+        assert commands == {"start", "add", "list", "remove", "help", "spam"}
         assert not fakes.telegram.webhook_active
         assert await service.store.list_watches(-500) == []
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import trio
+
 from hypothesis import given, strategies as st
 
 from usdt_trio.monitor.spam import DEFAULT_WEIGHTS, Profile, SpamSettings, score_transfer, short
@@ -127,3 +129,65 @@ def test_corpus_recall_and_precision_beat_the_reference():
     assert sum(e.poison for c in cases for e in c.events) >= 40
     assert ours.recall >= 0.95 and ours.precision >= 0.95, (ours.missed, ours.false_alarms)
     assert reference.recall < ours.recall and reference.precision < ours.precision
+
+
+# ---- in the service ---------------------------------------------------------------------------------------
+
+async def test_poisoning_is_held_back_and_listed_by_spam_command(fakes, settings_for):
+    from conftest import USER, converse, running
+
+    async with running(settings_for(fakes)):
+        await converse(fakes.telegram, f"/add {ME} Savings")
+        fakes.chain.transfer("USDT", ME, PAID, 500 * USDT)
+        fakes.chain.mine()
+        with trio.fail_after(15):
+            await fakes.telegram.wait_for_messages(USER, 2)
+        fakes.chain.transfer("USDT", FAKE_PAID, ME, 1_000)           # dust from a lookalike of the friend
+        fakes.chain.transfer("USDT", ME, FAKE_PAID, 0)               # zero-value transferFrom "outgoing"
+        fakes.chain.mine()
+        fakes.chain.transfer("USDC", FRIEND, ME, 42 * USDT)          # a real payment right after
+        fakes.chain.mine()
+        with trio.fail_after(15):
+            messages = await fakes.telegram.wait_for_messages(USER, 3)
+        assert "42 USDC" in messages[2].text and "Incoming" in messages[2].text
+        [report] = await converse(fakes.telegram, "/spam")
+        assert len(fakes.telegram.messages_to(USER)) == 4             # nothing else was sent in between
+    assert "2 suspicious transfers" in report and "0.001 USDT" in report
+    assert short(FAKE_PAID) in report and f"looks like {short(PAID)}, an address you paid" in report
+    assert "transferFrom" in report
+    assert not re.search(r"0x[0-9a-fA-F]{40}", report)               # nothing copyable
+
+
+async def test_spam_warn_mode_sends_a_one_line_warning_without_a_copyable_address(fakes, settings_for):
+    from conftest import USER, converse, running
+
+    async with running(settings_for(fakes)):
+        await converse(fakes.telegram, f"/add {ME} Savings")
+        [reply] = await converse(fakes.telegram, "/spam warn")
+        assert "one-line warning" in reply
+        fakes.chain.transfer("USDT", ME, PAID, 500 * USDT)
+        fakes.chain.mine()
+        with trio.fail_after(15):
+            await fakes.telegram.wait_for_messages(USER, 3)
+        fakes.chain.transfer("USDT", FAKE_PAID, ME, 1_000)
+        fakes.chain.mine()
+        with trio.fail_after(15):
+            messages = await fakes.telegram.wait_for_messages(USER, 4)
+        warning = messages[3]
+        assert warning.text.startswith("⚠️ Likely address poisoning, not a payment: 0.001 USDT to Savings from ")
+        assert "\n" not in warning.text and "<code>" not in warning.html
+        assert not re.search(r"0x[0-9a-fA-F]{40}", warning.text + warning.html)
+        [reply] = await converse(fakes.telegram, "/spam silent")
+        assert "only listed here" in reply
+        [report] = await converse(fakes.telegram, "/spam")
+        assert "1 suspicious transfer" in report
+
+
+def test_spam_variables_reach_the_scorer():
+    from usdt_trio.config import Settings
+
+    settings = Settings(_env_file=None, TELEGRAM_BOT_TOKEN="1:x", ETHERSCAN_API_KEY="k", SPAM_DUST_THRESHOLD="0.25",
+                        SPAM_WEIGHT_NEW_SENDER="0", SPAM_SCORE_THRESHOLD="60")
+    spam = settings.spam_settings()
+    assert spam.threshold == 60 and spam.weights["new_sender"] == 0 and spam.weights["dust"] == 50
+    assert spam.is_dust(249_999, 6) and not spam.is_dust(250_000, 6)

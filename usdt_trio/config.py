@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .monitor.spam import DEFAULT_WEIGHTS, SpamSettings
 
 __all__ = ["Settings", "load_settings", "default_db_path"]
 
@@ -41,6 +43,26 @@ class Settings(BaseSettings):
     MAX_TRANSACTION_AGE_DAYS: int = Field(7, ge=1, le=3650)
     VERBOSE: bool = False
     BLOCKSCOUT_ENABLED: bool = False
+    # address-poisoning screen (monitor/spam.py): thresholds, then one weight per flag (0 turns a flag off)
+    SPAM_SCORE_THRESHOLD: int = Field(50, ge=1, le=100)
+    SPAM_DUST_THRESHOLD: Decimal = Field(Decimal("0.1"), ge=0)
+    SPAM_TIMING_WINDOW_SECONDS: int = Field(1200, ge=0)
+    SPAM_PREFIX_MATCH: int = Field(3, ge=1, le=20)
+    SPAM_SUFFIX_MATCH: int = Field(4, ge=1, le=20)
+    SPAM_NEW_CONTRACT_BLOCKS: int = Field(20, ge=0)
+    SPAM_RAPID_CYCLING_SENDERS: int = Field(3, ge=2)
+    SPAM_RAPID_CYCLING_WINDOW_SECONDS: int = Field(1800, ge=0)
+    SPAM_WEIGHT_DUST: int = Field(50, ge=0, le=100)
+    SPAM_WEIGHT_ZERO_VALUE: int = Field(50, ge=0, le=100)
+    SPAM_WEIGHT_TIMING: int = Field(25, ge=0, le=100)
+    SPAM_WEIGHT_SIMILAR_TO_LAST_SENDER: int = Field(40, ge=0, le=100)
+    SPAM_WEIGHT_LOOKALIKE_RECENT_SENDER: int = Field(40, ge=0, le=100)
+    SPAM_WEIGHT_NEW_SENDER: int = Field(15, ge=0, le=100)
+    SPAM_WEIGHT_NEW_CONTRACT: int = Field(35, ge=0, le=100)
+    SPAM_WEIGHT_RAPID_CYCLING: int = Field(30, ge=0, le=100)
+    SPAM_WEIGHT_LOOKALIKE_COUNTERPARTY: int = Field(60, ge=0, le=100)
+    SPAM_WEIGHT_LOOKALIKE_OWN: int = Field(60, ge=0, le=100)
+    SPAM_WEIGHT_ZERO_VALUE_OUTGOING: int = Field(60, ge=0, le=100)
 
     @field_validator("TELEGRAM_BOT_TOKEN", "ETHERSCAN_API_KEY")
     @classmethod
@@ -64,6 +86,17 @@ class Settings(BaseSettings):
     @property
     def api_key(self) -> str:
         return self.ETHERSCAN_API_KEY.get_secret_value()
+
+    def spam_settings(self) -> SpamSettings:
+        """The poisoning screen's settings from the SPAM_* variables."""
+        numerator, denominator = self.SPAM_DUST_THRESHOLD.as_integer_ratio()
+        weights = {code: getattr(self, f"SPAM_WEIGHT_{code.upper()}") for code in DEFAULT_WEIGHTS}
+        return SpamSettings(threshold=self.SPAM_SCORE_THRESHOLD, dust_numerator=numerator,
+                            dust_denominator=denominator, timing_window=self.SPAM_TIMING_WINDOW_SECONDS,
+                            prefix=self.SPAM_PREFIX_MATCH, suffix=self.SPAM_SUFFIX_MATCH,
+                            new_contract_blocks=self.SPAM_NEW_CONTRACT_BLOCKS,
+                            cycling_senders=self.SPAM_RAPID_CYCLING_SENDERS,
+                            cycling_window=self.SPAM_RAPID_CYCLING_WINDOW_SECONDS, weights=weights)
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""

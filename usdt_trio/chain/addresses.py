@@ -24,6 +24,7 @@ __all__ = [
     "looks_like_address",
     "topic_to_address",
     "address_to_topic",
+    "short_address",
 ]
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
@@ -120,3 +121,8 @@ def topic_to_address(topic: str) -> str:
 def address_to_topic(address: str) -> str:
     """Convert an address (validated like :func:`parse_address`) to a 32-byte log topic."""
     return "0x" + "0" * 24 + parse_address(address)[2:]
+
+
+def short_address(address: str) -> str:
+    """``0x1234…abcd``: enough to recognise an address, impossible to copy as a genuine one."""
+    return f"{address[:6]}…{address[-4:]}"

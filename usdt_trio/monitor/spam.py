@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..chain.addresses import short_address
+
 __all__ = ["SpamSettings", "Flag", "Verdict", "Profile", "score_transfer", "short", "DEFAULT_WEIGHTS"]
 
 # flag code → default weight (the first eight are the reference bot's filters and weights)
@@ -76,9 +78,7 @@ class Verdict:
         return [f.reason for f in self.flags]
 
 
-def short(address: str) -> str:
-    """``0x1234…abcd``: enough to recognise, impossible to copy as a genuine address."""
-    return f"{address[:6]}…{address[-4:]}"
+short = short_address
 
 
 @dataclass

@@ -20,6 +20,7 @@ from .reorgs import ReorgOutcome, reconcile
 from .watched import WatchedSet, WatchRef
 
 __all__ = ["Store", "open_store", "Watch", "WatchRef", "WatchedSet", "Delivery", "OutboxItem", "AddResult", "Gap",
+           "SpamReport", "SuspiciousTransfer",
            "ReorgOutcome", "HASH_WINDOW"]
 
 HASH_WINDOW = 256   # blocks below the checkpoint whose hashes are remembered (Ethereum reorgs are 1-2 deep)
@@ -88,6 +89,33 @@ class OutboxItem:
     counterparty: str
     counterparty_label: str | None
     correction: bool = False   # True: "the transfer announced earlier was removed by a chain reorganisation"
+    spam_score: int | None = None          # set: send a one-line poisoning warning, not a payment notification
+    spam_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SuspiciousTransfer:
+    kind: str
+    watched: str
+    counterparty: str
+    score: int
+    reasons: tuple[str, ...]
+    contract: str
+    value: int
+    block_number: int
+    block_time: int
+    tx_hash: str
+    watched_label: str | None
+
+
+@dataclass(frozen=True)
+class SpamReport:
+    count: int
+    totals: dict[str, int]        # contract → total value held back
+    min_score: int
+    max_score: int
+    latest: list[SuspiciousTransfer]
+    mode: str
 
 
 Screen = Callable[[Sequence[Delivery], HistoryReader], Sequence[Delivery]]
@@ -370,7 +398,7 @@ class Store:
             rows = self._conn.execute(
                 "SELECT o.outbox_id, o.chat_id, o.kind, o.attempts, o.watched, o.counterparty, "
                 "t.chain_id, t.tx_hash, t.log_index, t.block_number, t.block_time, t.contract, t.sender, t.recipient, "
-                "t.value, t.block_hash, w1.label, w2.label, o.correction "
+                "t.value, t.block_hash, w1.label, w2.label, o.correction, o.spam_score, o.spam_reasons "
                 "FROM outbox o JOIN chats c ON c.chat_id=o.chat_id AND c.active=1 "
                 "JOIN transfers t ON t.chain_id=o.chain_id AND t.tx_hash=o.tx_hash AND t.log_index=o.log_index "
                 "LEFT JOIN watches w1 ON w1.chat_id=o.chat_id AND w1.chain_id=o.chain_id AND w1.address=o.watched "
@@ -380,7 +408,8 @@ class Store:
                 outbox_id=r[0], chat_id=r[1], kind=r[2], attempts=r[3], watched=r[4], counterparty=r[5],
                 transfer=Transfer(chain_id=r[6], tx_hash=r[7], log_index=r[8], block_number=r[9], block_time=r[10],
                                   contract=r[11], sender=r[12], recipient=r[13], value=int(r[14]), block_hash=r[15]),
-                watched_label=r[16], counterparty_label=r[17], correction=bool(r[18])) for r in rows]
+                watched_label=r[16], counterparty_label=r[17], correction=bool(r[18]), spam_score=r[19],
+                spam_reasons=tuple((r[20] or "").splitlines())) for r in rows]
         return await self._run(work)
 
     async def mark_sent(self, outbox_ids: Sequence[int]) -> None:
@@ -403,6 +432,35 @@ class Store:
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self._run(lambda: self._conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
         return dict(rows)
+
+    # ---- spam ---------------------------------------------------------------------------------------------
+    async def set_spam_mode(self, chat_id: int, mode: str) -> None:
+        """'silent' (suspicious transfers only in /spam) or 'warn' (a one-line warning for each)."""
+        await self._run(self._tx, lambda c: c.execute("UPDATE chats SET spam_mode=? WHERE chat_id=?", (mode, chat_id)))
+
+    async def spam_report(self, chat_id: int, latest: int = 10) -> SpamReport:
+        """What the spam screen held back for a chat: totals and the latest rows with their reasons."""
+        def work() -> SpamReport:
+            conn = self._conn
+            mode_row = conn.execute("SELECT spam_mode FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
+            rows = conn.execute(
+                "SELECT o.kind, o.watched, o.counterparty, o.spam_score, o.spam_reasons, t.contract, t.value, "
+                "t.block_number, t.block_time, t.tx_hash, w.label FROM outbox o JOIN transfers t ON "
+                "t.chain_id=o.chain_id AND t.tx_hash=o.tx_hash AND t.log_index=o.log_index LEFT JOIN watches w ON "
+                "w.chat_id=o.chat_id AND w.chain_id=o.chain_id AND w.address=o.watched "
+                "WHERE o.chat_id=? AND o.spam_score IS NOT NULL AND o.correction=0 "
+                "ORDER BY t.block_number DESC, t.log_index DESC", (chat_id,)).fetchall()
+            totals: dict[str, int] = {}
+            for row in rows:
+                totals[row[5]] = totals.get(row[5], 0) + int(row[6])
+            recent = [SuspiciousTransfer(kind=r[0], watched=r[1], counterparty=r[2], score=r[3],
+                                         reasons=tuple((r[4] or "").splitlines()), contract=r[5], value=int(r[6]),
+                                         block_number=r[7], block_time=r[8], tx_hash=r[9], watched_label=r[10])
+                      for r in rows[:latest]]
+            scores = [r[3] for r in rows]
+            return SpamReport(len(rows), totals, min(scores, default=0), max(scores, default=0), recent,
+                              mode_row[0] if mode_row else "silent")
+        return await self._run(work)
 
     # ---- key/value ---------------------------------------------------------------------------------------
     async def get_value(self, key: str) -> str | None:

@@ -14,6 +14,7 @@ from ..chain.tokens import ETHEREUM
 from ..errors import ChainApiError
 from ..store.db import AddResult, Store, Watch
 from .render import display_address
+from .spam_view import render_spam_report
 
 __all__ = ["ParsedCommand", "parse_command", "Commands", "split_message", "BOT_COMMANDS", "MAX_LABEL"]
 
@@ -26,6 +27,7 @@ BOT_COMMANDS: list[tuple[str, str]] = [
     ("add", "Watch an address: /add <address> [label]"),
     ("list", "Show the addresses you watch"),
     ("remove", "Stop watching: /remove <address or label>"),
+    ("spam", "Suspicious transfers held back: /spam [warn|silent]"),
     ("help", "How this bot works"),
 ]
 
@@ -35,6 +37,8 @@ HELP = (
     "/add <code>&lt;address&gt; [label]</code> — watch an address (from the current block on)\n"
     "/list — the addresses you watch\n"
     "/remove <code>&lt;address or label&gt;</code> — stop watching\n"
+    "/spam — suspicious transfers (address poisoning) held back instead of notified; "
+    "<code>/spam warn</code> or <code>/spam silent</code> chooses whether you get a one-line warning\n"
     "/help — this message"
 )
 
@@ -90,6 +94,7 @@ class Commands:
                        command: ParsedCommand) -> list[str]:
         handler = {
             "start": self.start, "help": self.help, "add": self.add, "list": self.list, "remove": self.remove,
+            "spam": self.spam,
         }.get(command.name)
         if handler is None:
             return [f"I don't know /{_esc(command.name[:32])}. /help lists what I can do."]
@@ -160,3 +165,13 @@ class Commands:
             return [f"You don't watch {shown}. /list shows what you watch."]
         return [f"🗑 Stopped watching {display_address(removed.address, removed.label)}."]
 
+    async def spam(self, chat_id: int, args: str, first_name: str | None) -> list[str]:
+        mode = args.strip().lower()
+        if mode in ("warn", "silent"):
+            await self.store.set_spam_mode(chat_id, mode)
+            if mode == "warn":
+                return ["🛡 From now on each suspicious transfer gets a one-line warning (never a payment message)."]
+            return ["🛡 From now on suspicious transfers are only listed here, in /spam."]
+        if mode:
+            return [f"/spam takes <code>warn</code>, <code>silent</code> or nothing, not “{_esc(mode[:32])}”."]
+        return split_message(render_spam_report(await self.store.spam_report(chat_id)))

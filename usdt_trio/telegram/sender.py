@@ -14,6 +14,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Ne
 from ..chain.tokens import TOKENS_BY_CHAIN, Token
 from ..store.db import OutboxItem, Store
 from .limits import ChatLimiter
+from .spam_view import render_warning
 from .render import Notification, pack_notifications, render_digest
 from .transport import NO_PREVIEW, retry_after_seconds
 
@@ -96,8 +97,14 @@ class Sender:
         DIGEST_THRESHOLD on one digest for all of them (placed where the first of them is). A correction is always
         a message of its own, in its place in outbox order.
         """
+        warnings: list[tuple[str, list[OutboxItem]]] = []
         rendered: list[tuple[OutboxItem, Notification]] = []
         for item in items:
+            if item.spam_score is not None:   # the chat asked for a warning instead of the notification
+                t = item.transfer
+                warnings.append((render_warning(item.kind, t.contract, t.value, item.watched, item.watched_label,
+                                                item.counterparty, item.spam_reasons), [item]))
+                continue
             notification = to_notification(item)
             try:
                 pack_notifications([notification])
@@ -135,7 +142,7 @@ class Sender:
             elif item is announcements[0][0]:   # the digest goes where its first row is
                 messages.append((digest, [pair[0] for pair in announcements]))
         flush()
-        return messages
+        return messages + warnings
 
     async def _failed(self, chat_id: int, ids: list[int], kind: str, message: str) -> bool:
         """A transient failure: count the attempt and pause the chat with exponential backoff."""
