@@ -27,7 +27,6 @@ OLD_BOT_ONLY = {
     "FALLBACK_COOLDOWN_SECONDS": "300",
     "RATE_LIMITER_BURST": "5",
     "BOT_SESSION_CONNECTION_LIMIT": "10",
-    "CONTRACT_CREATION_CACHE_SIZE": "1000",
 }
 
 
@@ -226,6 +225,11 @@ def test_old_bot_variables_in_the_environment_are_ignored(required, monkeypatch)
     assert settings.bot_token == TOKEN
     dumped = settings.model_dump()
     assert not set(OLD_BOT_ONLY) & set(dumped)
+
+
+def test_old_bot_contract_cache_size_is_honoured(required, monkeypatch):
+    monkeypatch.setenv("CONTRACT_CREATION_CACHE_SIZE", "250")
+    assert load_settings().CONTRACT_CREATION_CACHE_SIZE == 250
 
 
 def test_overrides_take_precedence_over_the_environment(required, monkeypatch):

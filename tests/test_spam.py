@@ -191,3 +191,25 @@ def test_spam_variables_reach_the_scorer():
     spam = settings.spam_settings()
     assert spam.threshold == 60 and spam.weights["new_sender"] == 0 and spam.weights["dust"] == 50
     assert spam.is_dust(249_999, 6) and not spam.is_dust(250_000, 6)
+
+
+async def test_brand_new_contract_sender_is_looked_up_once_and_held_back(fakes, scanner_for):
+    from conftest import watch
+
+    async with scanner_for() as (scanner, store):
+        await scanner.cycle()
+        await watch(store, 1, ME, fakes.chain.head)
+        bot = "0x" + "ab" * 20
+        fakes.chain.add_contract(bot, block_number=fakes.chain.head)     # deployed just now
+        fakes.chain.transfer("USDT", bot, ME, 500_000)                   # 0.5 USDT: more than dust
+        fakes.chain.mine()
+        await scanner.cycle()
+        fakes.chain.transfer("USDT", bot, ME, 400_000)
+        fakes.chain.transfer("USDT", FRIEND, ME, 900_000)                 # an ordinary small payment: an EOA
+        fakes.chain.mine()
+        await scanner.cycle()
+        report = await store.spam_report(1)
+        pending = await store.pending_outbox()
+    assert fakes.etherscan.calls["contract.getcontractcreation"] == 2   # bot once (cached), FRIEND once
+    assert report.count == 2 and all("created" in " ".join(s.reasons) for s in report.latest)
+    assert [p.transfer.value for p in pending] == [900_000]

@@ -99,7 +99,8 @@ async def _serve(settings: Settings, http: httpx.AsyncClient, store: Store, sign
     scanner = Scanner(store, etherscan, TOKENS_BY_CHAIN[ETHEREUM], confirmations=settings.CONFIRMATIONS,
                       max_age_days=settings.MAX_TRANSACTION_AGE_DAYS, on_enqueued=sender.notify,
                       budget=etherscan.budget, rate=settings.ETHERSCAN_RATE_LIMIT,
-                      interval=settings.CHECK_INTERVAL_SECONDS, spam=settings.spam_settings())
+                      interval=settings.CHECK_INTERVAL_SECONDS, spam=settings.spam_settings(),
+                      contract_cache_size=settings.CONTRACT_CREATION_CACHE_SIZE)
     commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
     throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
     poller = Poller(bot, store, commands, throttle, limiter, poll_timeout=poll_timeout)

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     VERBOSE: bool = False
     BLOCKSCOUT_ENABLED: bool = False
     # address-poisoning screen (monitor/spam.py): thresholds, then one weight per flag (0 turns a flag off)
+    CONTRACT_CREATION_CACHE_SIZE: int = Field(1000, ge=0)
     SPAM_SCORE_THRESHOLD: int = Field(50, ge=1, le=100)
     SPAM_DUST_THRESHOLD: Decimal = Field(Decimal("0.1"), ge=0)
     SPAM_TIMING_WINDOW_SECONDS: int = Field(1200, ge=0)

@@ -208,6 +208,26 @@ class EtherscanClient:
             return items
         return await self._retrying(call, f"tokentx {start_block}-{end_block} p{page}")
 
+    async def contract_creations(self, addresses: list[str]) -> dict[str, int]:
+        """contract/getcontractcreation for up to 5 addresses: creation block of each that is a contract."""
+        if not 1 <= len(addresses) <= 5:
+            raise ValueError("getcontractcreation takes 1 to 5 addresses")
+        params = {"module": "contract", "action": "getcontractcreation", "contractaddresses": ",".join(addresses)}
+
+        async def call() -> dict[str, int]:
+            payload = await self._get(params)
+            if isinstance(payload, dict) and payload.get("status") == "0" and \
+                    str(payload.get("message", "")).startswith("No data"):
+                return {}   # none of them is a contract
+            found = {}
+            for item in self._list_result(payload):
+                try:
+                    found[str(item["contractAddress"]).lower()] = int(str(item["blockNumber"]))
+                except (KeyError, ValueError, TypeError) as exc:
+                    raise ApiUnavailable(f"malformed contract creation ({type(exc).__name__})") from None
+            return found
+        return await self._retrying(call, "getcontractcreation")
+
     async def get_logs(self, contract: str, from_block: int, to_block: int, *, page: int = 1,
                        offset: int = PAGE_SIZE) -> list[dict[str, Any]]:
         """One page of Transfer-topic logs of a contract (raw items, sorted by block and log index)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
+from functools import partial
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +38,7 @@ LIVE_SPAN = 64               # newest blocks read in the live part of a cycle; o
 DAILY_LIMIT_PAUSE = 900.0    # seconds to wait after "Max daily rate limit reached"
 KEY_REJECTED_PAUSE = 60.0    # seconds to wait after "Invalid API Key" (the operator must fix the configuration)
 CATCH_UP_SHARE = 0.5         # share of a cycle's calls (rate × interval) catch-up may use
+CONTRACT_LOOKUPS_PER_CYCLE = 5   # senders checked with getcontractcreation per cycle: one call
 BUDGET_KEY = "etherscan.calls_today"
 
 
@@ -68,7 +71,8 @@ class Scanner:
     def __init__(self, store: Store, client: EtherscanClient, tokens: Sequence[Token], *, confirmations: int,
                  max_age_days: int, on_enqueued: Callable[[], None] = lambda: None,
                  budget: DailyBudget | None = None, rate: float = 3.0, interval: float = 12.0,
-                 live_span: int = LIVE_SPAN, spam: SpamSettings | None = None) -> None:
+                 live_span: int = LIVE_SPAN, spam: SpamSettings | None = None,
+                 contract_cache_size: int = 1000) -> None:
         self.store = store
         self.client = client
         self.tokens = tuple(tokens)
@@ -83,6 +87,8 @@ class Scanner:
         self.live_span = live_span
         self.estimator = CallEstimator(self.contracts)
         self.screener = Screener({t.contract: t for t in self.tokens}, spam)
+        self._creations: OrderedDict[str, int | None] = OrderedDict()   # sender → creation block (None: not a contract)
+        self.contract_cache_size = contract_cache_size
         self.strategy: str | None = None   # force LOGS or ADDRESSES (benchmarks, tests); None = cheapest
         self.last_report: trio_util.AsyncValue[CycleReport | None] = trio_util.AsyncValue(None)
         self.cycles = trio_util.AsyncValue(0)   # completed cycles, successful or not
@@ -171,11 +177,12 @@ class Scanner:
             new_gap = (start, end - self.live_span)
             start = end - self.live_span + 1
         strategy, transfers = await self._read(start, end)
+        screen = partial(self.screener.screen, created=await self._sender_contracts(transfers))
         result = self._matcher(transfers)
         seen_hash = next((t.block_hash for t in transfers if t.block_number == end and t.block_hash), None)
         enqueued = await self.store.commit_scan(self.chain_id, checkpoint, end, result.plan,
                                                 block_hash=(end, seen_hash) if seen_hash else None,
-                                                new_gap=new_gap, fetched=transfers, screen=self.screener.screen)
+                                                new_gap=new_gap, fetched=transfers, screen=screen)
         suppressed = self.store.last_suppressed
         if enqueued or self.store.last_reorg.reinstated:
             self.on_enqueued()
@@ -207,6 +214,36 @@ class Scanner:
                 "backlog %d blocks)", self.chain_id, start, end, strategy, len(transfers), enqueued,
                 report.api_calls, report.lag, report.backlog)
         return self._report(report)
+
+    async def _sender_contracts(self, transfers: Sequence[Transfer]) -> dict[str, int | None]:
+        """Creation blocks of the senders of small incoming transfers to watched addresses (the brand-new-contract
+        filter), from a bounded cache, else one getcontractcreation call for at most 5 new senders per cycle.
+
+        Only transfers under one token are looked into: poisoners send dust, and real payments must cost nothing."""
+        small = [t for t in transfers if t.value < 10 ** self._decimals(t.contract)]
+        if not small:
+            return {}
+        watched = await self.store.watched_among(self.chain_id, {t.recipient for t in small})
+        senders = list(dict.fromkeys(t.sender for t in small if t.recipient in watched))
+        wanted = [a for a in senders if a not in self._creations][:CONTRACT_LOOKUPS_PER_CYCLE]
+        if wanted:
+            try:
+                found = await self.client.contract_creations(wanted)
+            except ChainApiError as exc:
+                log.debug("contract creation lookup failed (%s); scoring without it", exc)
+                found = None
+            if found is not None:
+                for address in wanted:
+                    self._creations[address] = found.get(address)
+                while len(self._creations) > self.contract_cache_size:
+                    self._creations.popitem(last=False)
+        for address in senders:
+            if address in self._creations:
+                self._creations.move_to_end(address)
+        return {a: self._creations[a] for a in senders if self._creations.get(a) is not None}
+
+    def _decimals(self, contract: str) -> int:
+        return next((t.decimals for t in self.tokens if t.contract == contract), 0)
 
     async def _settle_reorg(self, fork: int, checkpoint: int, header: BlockHeader) -> ReorgOutcome:
         """Read (fork, checkpoint] again, completely, and reconcile what was stored for it in one commit."""

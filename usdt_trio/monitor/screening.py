@@ -20,8 +20,12 @@ class Screener:
         self.tokens = tokens          # contract → token (for decimals)
         self.settings = settings or SpamSettings()
 
-    def screen(self, deliveries: Sequence[Delivery], history: HistoryReader) -> list[Delivery]:
-        """The deliveries with ``spam`` set on the suspicious ones (internal transfers are never suspicious)."""
+    def screen(self, deliveries: Sequence[Delivery], history: HistoryReader,
+               created: Mapping[str, int | None] | None = None) -> list[Delivery]:
+        """The deliveries with the spam fields set on suspicious ones (internal transfers are never suspicious).
+
+        ``created``: creation block of senders known to be contracts (fetched by the scanner, in bulk)."""
+        created = created or {}
         scored = [d for d in deliveries if d.kind != "internal"]
         if not scored:
             return list(deliveries)
@@ -41,7 +45,8 @@ class Screener:
             t = d.transfer
             token = self.tokens.get(t.contract)
             verdict = score_transfer(profile, counterparty=d.counterparty, outgoing=d.kind == "out", value=t.value,
-                                     decimals=token.decimals if token else 0, time=t.block_time, block=t.block_number)
+                                     decimals=token.decimals if token else 0, time=t.block_time, block=t.block_number,
+                                     sender_created_block=None if d.kind == "out" else created.get(d.counterparty))
             profile.observe(d.counterparty, outgoing=d.kind == "out", time=t.block_time, verdict=verdict)
             if verdict.suspicious:
                 verdicts[id(d)] = replace(d, spam_score=verdict.score, spam_reasons=tuple(verdict.reasons()),

@@ -252,6 +252,11 @@ class Store:
         """Every address watched on the chain by an active chat → who watches it since which block (a copy)."""
         return await self._run(lambda: dict(self._watched_for(chain_id)))
 
+    async def watched_among(self, chain_id: int, addresses: Iterable[str]) -> set[str]:
+        """Those of ``addresses`` an active chat watches."""
+        candidates = list(addresses)
+        return await self._run(lambda: {a for a in candidates if self._watched_for(chain_id).get(a)})
+
     async def watched_addresses(self, chain_id: int, before_block: int, limit: int | None = None,
                                 after: str = "") -> list[str] | None:
         """Addresses above ``after`` an active chat watches from a start block below ``before_block`` (for
