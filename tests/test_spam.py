@@ -213,3 +213,31 @@ async def test_brand_new_contract_sender_is_looked_up_once_and_held_back(fakes, 
     assert fakes.etherscan.calls["contract.getcontractcreation"] == 2   # bot once (cached), FRIEND once
     assert report.count == 2 and all("created" in " ".join(s.reasons) for s in report.latest)
     assert [p.transfer.value for p in pending] == [900_000]
+
+
+async def test_old_bot_history_feeds_the_screen_and_spam_report(fakes, scanner_for, tmp_path):
+    """After a switch, a lookalike of someone the user paid under usdt_monitor_bot is caught at once."""
+    import sqlite3
+
+    from test_store import OLD_SCHEMA
+
+    conn = sqlite3.connect(str(tmp_path / "old.sqlite3"))
+    conn.executescript(OLD_SCHEMA)
+    conn.execute("INSERT INTO users(user_id, username, first_name) VALUES (7, 'dave', 'Dave')")
+    conn.execute("INSERT INTO wallets(user_id, address) VALUES (7, ?)", (ME,))
+    conn.executemany(
+        "INSERT INTO transaction_history(tx_hash, monitored_address, from_address, to_address, value, block_number, "
+        "timestamp, token_symbol, risk_score) VALUES (?,?,?,?,?,?,?,?,?)", [
+            ("0x" + "1" * 64, ME, ME, PAID, 1500.0, 18_000_000, "2026-10-01 10:00:00", "USDT", 0),
+            ("0x" + "2" * 64, ME, FAKE_PAID, ME, 0.0, 18_000_010, "2026-10-01 10:05:00", "USDT", 90)])
+    conn.commit()
+    conn.close()
+    async with scanner_for(db="old.sqlite3") as (scanner, store):
+        await scanner.cycle()
+        fake = PAID[:5] + "9" * 33 + PAID[-4:]
+        fakes.chain.transfer("USDT", fake, ME, 5 * USDT)    # more than dust: only the history can tell
+        fakes.chain.mine()
+        await scanner.cycle()
+        report = await store.spam_report(7)
+    assert report.count == 1 and report.imported == 1
+    assert f"looks like {short(PAID)}, an address you paid" in " ".join(report.latest[0].reasons)

@@ -15,6 +15,7 @@ import trio
 
 from ..chain.models import Transfer
 from .history import HistoryReader
+from .legacy_history import LEGACY_SPAM_THRESHOLD
 from .migrate import migrate
 from .reorgs import ReorgOutcome, reconcile
 from .watched import WatchedSet, WatchRef
@@ -116,6 +117,7 @@ class SpamReport:
     max_score: int
     latest: list[SuspiciousTransfer]
     mode: str
+    imported: int = 0             # held back by usdt_monitor_bot before the switch
 
 
 Screen = Callable[[Sequence[Delivery], HistoryReader], Sequence[Delivery]]
@@ -463,8 +465,11 @@ class Store:
                                          block_number=r[7], block_time=r[8], tx_hash=r[9], watched_label=r[10])
                       for r in rows[:latest]]
             scores = [r[3] for r in rows]
+            (imported,) = conn.execute(
+                "SELECT COUNT(*) FROM legacy_history l WHERE l.risk_score >= ? AND l.address IN "
+                "(SELECT address FROM watches WHERE chat_id=?)", (LEGACY_SPAM_THRESHOLD, chat_id)).fetchone()
             return SpamReport(len(rows), totals, min(scores, default=0), max(scores, default=0), recent,
-                              mode_row[0] if mode_row else "silent")
+                              mode_row[0] if mode_row else "silent", imported)
         return await self._run(work)
 
     # ---- key/value ---------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 
+from .legacy_history import LEGACY_SPAM_THRESHOLD
+
 __all__ = ["HistoryReader"]
 
 _CHUNK = 500   # SQLite's variable limit is far above; keeps statements small
@@ -38,6 +40,10 @@ class HistoryReader:
                     found[sender].append((recipient, True, block_time))
                 if recipient in found:
                     found[recipient].append((sender, False, block_time))
+            for address, counterparty, outgoing, time in self.conn.execute(
+                    f"SELECT address, counterparty, outgoing, time FROM legacy_history WHERE address IN ({marks}) "
+                    "AND (risk_score IS NULL OR risk_score < ?)", (*chunk, LEGACY_SPAM_THRESHOLD)):
+                found[address].append((counterparty, bool(outgoing), time))   # usdt_monitor_bot's genuine history
         return found
 
     def own_addresses(self, chat_ids: Collection[int]) -> dict[int, set[str]]:

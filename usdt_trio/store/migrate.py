@@ -9,12 +9,13 @@ from collections.abc import Callable
 from importlib import resources
 
 from .legacy import import_usdt_monitor_bot
+from .legacy_history import import_spam_history
 
 __all__ = ["migrate", "SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
-PYTHON_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {2: import_usdt_monitor_bot}
+PYTHON_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {2: import_usdt_monitor_bot, 4: import_spam_history}
 
 
 def _sql_steps() -> dict[int, str]:

@@ -57,11 +57,12 @@ def _entry(s: SuspiciousTransfer) -> str:
 def render_spam_report(report: SpamReport) -> list[str]:
     """/spam: how many transfers were held back, their total, the score range, the latest with reasons."""
     mode = "a one-line warning for each" if report.mode == "warn" else "no message (silent)"
+    imported = (f"\nBefore the switch, usdt_monitor_bot held back {report.imported} more." if report.imported else "")
     if not report.count:
-        return [f"🛡 No suspicious transfers so far. When one arrives you get {mode}.\n{MODE_HELP}"]
+        return [f"🛡 No suspicious transfers so far. When one arrives you get {mode}.{imported}\n{MODE_HELP}"]
     totals = ", ".join(_amount(c, v) for c, v in sorted(report.totals.items(), key=lambda cv: _amount(*cv)))
     lines = [f"🛡 <b>{report.count} suspicious transfer{'s' if report.count != 1 else ''}</b> held back "
-             f"(total {totals}; risk score {report.min_score}–{report.max_score}). You get {mode} for them.",
+             f"(total {totals}; risk score {report.min_score}–{report.max_score}). You get {mode} for them.{imported}",
              "They are not payments: address poisoners send them so that you copy a lookalike address from your "
              "history. Addresses are shortened on purpose.", "", f"<b>Latest {len(report.latest)}</b>"]
     lines += [_entry(s) for s in report.latest]
