@@ -69,7 +69,8 @@ def test_lookalike_of_an_address_you_paid_is_caught_whatever_the_amount_and_expl
     assert verdict.suspicious and "lookalike_counterparty" in codes(verdict)
     assert not score(p, FAKE_PAID, 3 * USDT, reference_only=True).suspicious
     [reason] = [f.reason for f in verdict.flags if f.code == "lookalike_counterparty"]
-    assert reason == f"the sender looks like {short(PAID)}, an address you paid, but is a different address"
+    assert reason == (f"the sender imitates {short(PAID)}, an address you paid: same start and end, different middle "
+                      f"(…{FAKE_PAID[6:14]}… instead of …{PAID[6:14]}…)")
     assert not re.search(r"0x[0-9a-f]{40}", " ".join(verdict.reasons()))   # no copyable address in any reason
 
 
@@ -153,7 +154,7 @@ async def test_poisoning_is_held_back_and_listed_by_spam_command(fakes, settings
         [report] = await converse(fakes.telegram, "/spam")
         assert len(fakes.telegram.messages_to(USER)) == 4             # nothing else was sent in between
     assert "2 suspicious transfers" in report and "0.001 USDT" in report
-    assert short(FAKE_PAID) in report and f"looks like {short(PAID)}, an address you paid" in report
+    assert short(FAKE_PAID) in report and f"imitates {short(PAID)}, an address you paid" in report
     assert "transferFrom" in report
     assert not re.search(r"0x[0-9a-fA-F]{40}", report)               # nothing copyable
 
@@ -240,4 +241,4 @@ async def test_old_bot_history_feeds_the_screen_and_spam_report(fakes, scanner_f
         await scanner.cycle()
         report = await store.spam_report(7)
     assert report.count == 1 and report.imported == 1
-    assert f"looks like {short(PAID)}, an address you paid" in " ".join(report.latest[0].reasons)
+    assert f"imitates {short(PAID)}, an address you paid" in " ".join(report.latest[0].reasons)

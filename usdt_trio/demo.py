@@ -128,6 +128,16 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             await talk.reorg(tx, "a chain reorganisation, deeper than the 1 confirmation waited for, replaces the last "
                                  "blocks; that 500 USDT payment is not in the new ones")
             await talk.bot_replies()
+            poisoner = EXCHANGE[:7] + "0badc0ffee0badc0ffee0badc0ffee0bad"[:31] + EXCHANGE[-4:]
+            await talk.chain_event("a poisoner sends 0.001 USDT to Savings from a lookalike of the exchange that paid it, "
+                                   "and makes a 0 USDT transferFrom out of Savings to the same lookalike",
+                                   [("USDT", poisoner, SAVINGS, 1_000), ("USDT", SAVINGS, poisoner, 0)])
+            block = chain.head + 1
+            with trio.fail_after(STEP_TIMEOUT):
+                await service.scanner.last_report.wait_value(
+                    lambda r: r is not None and r.to_block is not None and r.to_block >= block)
+            print("   (no message: neither is a payment)\n", file=out)
+            await talk.user("/spam")
 
             calls = etherscan.calls
             report = service.scanner.last_report.value

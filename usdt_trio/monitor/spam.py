@@ -164,9 +164,10 @@ def score_transfer(profile: Profile, *, counterparty: str, outgoing: bool, value
                                         "transferFrom; you did not send it")
         lookalike = profile.lookalikes(counterparty)
         if lookalike and not reference_only:
-            flag("lookalike_counterparty", _lookalike_reason(profile, lookalike[0], "recipient"))
+            flag("lookalike_counterparty", _lookalike_reason(profile, lookalike[0], "recipient", counterparty))
         for other in profile.own_lookalikes(counterparty):
-            flag("lookalike_own", f"the recipient looks like your own address {short(other)} but is not it")
+            flag("lookalike_own", f"the recipient imitates your own address {short(other)}: different middle "
+                                  f"({_middle(counterparty)} instead of {_middle(other)})")
             break
         return _verdict(flags, s, reference_only)
 
@@ -195,20 +196,27 @@ def score_transfer(profile: Profile, *, counterparty: str, outgoing: bool, value
         if not reference_only:
             lookalike = profile.lookalikes(counterparty)
             if lookalike:
-                flag("lookalike_counterparty", _lookalike_reason(profile, lookalike[0], "sender"))
+                flag("lookalike_counterparty", _lookalike_reason(profile, lookalike[0], "sender", counterparty))
             for other in profile.own_lookalikes(counterparty):
-                flag("lookalike_own", f"the sender looks like your own address {short(other)} but is not it")
+                flag("lookalike_own", f"the sender imitates your own address {short(other)}: different middle "
+                                      f"({_middle(counterparty)} instead of {_middle(other)})")
                 break
     return _verdict(flags, s, reference_only)
 
 
-def _lookalike_reason(profile: Profile, known: str, role: str) -> str:
+def _middle(address: str) -> str:
+    return f"…{address[6:14]}…"
+
+
+def _lookalike_reason(profile: Profile, known: str, role: str, fake: str) -> str:
     contact = profile.contacts[known]
     relation = "an address you paid" if contact.sent_to else "an address that paid you"
-    return f"the {role} looks like {short(known)}, {relation}, but is a different address"
+    return (f"the {role} imitates {short(known)}, {relation}: same start and end, different middle "
+            f"({_middle(fake)} instead of {_middle(known)})")
 
 
 def _verdict(flags: list[Flag], settings: SpamSettings, reference_only: bool) -> Verdict:
+    flags = sorted(flags, key=lambda f: -f.points)   # the weightiest reason first (the one-line warning shows it)
     total = min(100, sum(f.points for f in flags))
     payload = reference_only or any(f.code in PAYLOAD_FLAGS for f in flags)
     return Verdict(total, tuple(flags), total >= settings.threshold and payload)

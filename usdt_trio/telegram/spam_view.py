@@ -60,9 +60,11 @@ def render_spam_report(report: SpamReport) -> list[str]:
     imported = (f"\nBefore the switch, usdt_monitor_bot held back {report.imported} more." if report.imported else "")
     if not report.count:
         return [f"🛡 No suspicious transfers so far. When one arrives you get {mode}.{imported}\n{MODE_HELP}"]
+    scores = (f"risk score {report.min_score}" if report.min_score == report.max_score
+              else f"risk score {report.min_score}–{report.max_score}")
     totals = ", ".join(_amount(c, v) for c, v in sorted(report.totals.items(), key=lambda cv: _amount(*cv)))
     lines = [f"🛡 <b>{report.count} suspicious transfer{'s' if report.count != 1 else ''}</b> held back "
-             f"(total {totals}; risk score {report.min_score}–{report.max_score}). You get {mode} for them.{imported}",
+             f"(total {totals}; {scores}). You get {mode} for them.{imported}",
              "They are not payments: address poisoners send them so that you copy a lookalike address from your "
              "history. Addresses are shortened on purpose.", "", f"<b>Latest {len(report.latest)}</b>"]
     lines += [_entry(s) for s in report.latest]
