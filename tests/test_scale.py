@@ -349,3 +349,18 @@ def test_old_outbox_rows_survive_the_upgrade(tmp_path):
     assert conn.execute("SELECT tx_hash, log_index, kind, correction, status FROM outbox").fetchall() == [
         ("0xab", 3, "in", 0, "sent")]
     conn.close()
+
+
+async def test_per_address_reads_past_the_1000_record_cap_like_log_scan(fakes, scanner_for):
+    """1,500 transfers of one address in a single block, then 700 more: tokentx pages the block, then moves on."""
+    start = fakes.chain.head + 1
+    fakes.chain.transfer_many([(fakes.chain.token("USDT").contract, STRANGER, WALLET, 10**6 + i) for i in range(1500)])
+    fakes.chain.mine()
+    fakes.chain.transfer_many([(fakes.chain.token("USDC").contract, WALLET, STRANGER, 10**6 + i) for i in range(700)])
+    fakes.chain.mine()
+    async with scanner_for() as (scanner, _):
+        by_address = await scanner.fetch_by_address([WALLET], start, fakes.chain.head)
+        by_logs = await scanner.fetch_logs(start, fakes.chain.head)
+    assert len(by_address) == 2200 and by_address == by_logs
+    pages = [p for _, action, p in fakes.etherscan.log if action == "account.tokentx"]
+    assert [p["page"] for p in pages] == ["1", "2", "1"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from ..errors import ApiUnavailable, QueryTooLarge
-from .etherscan import MAX_WINDOW, PAGE_SIZE, EtherscanClient
+from ..errors import ApiUnavailable
+from .etherscan import EtherscanClient, read_by_block
 from .models import Transfer
 
 __all__ = ["BlockLogs", "address_transfers"]
@@ -46,33 +46,18 @@ def _parse(item: dict[str, Any], chain_id: int) -> tuple[Transfer, bool]:
         block_hash=block_hash.lower() if isinstance(block_hash, str) and len(block_hash) == 66 else None), known
 
 
+def _block_of(item: dict[str, Any]) -> int:
+    try:
+        return _int(item, "blockNumber")
+    except (KeyError, ValueError) as exc:
+        raise ApiUnavailable(f"malformed tokentx item ({type(exc).__name__})") from None
+
+
 async def _pages(client: EtherscanClient, address: str, start: int, end: int) -> list[dict[str, Any]]:
     """Every tokentx item of ``address`` in [start, end], paging by block like transfer_logs does."""
-    raw: list[dict[str, Any]] = []
-    cursor = start
-    while cursor <= end:
-        items = await client.token_transfers(address, cursor, end)
-        if len(items) < PAGE_SIZE:
-            raw.extend(items)
-            break
-        try:
-            last = _int(items[-1], "blockNumber")
-        except (KeyError, ValueError) as exc:
-            raise ApiUnavailable(f"malformed tokentx item ({type(exc).__name__})") from None
-        if last > cursor:
-            raw.extend(item for item in items if item.get("blockNumber") != items[-1]["blockNumber"])
-            cursor = last
-            continue
-        raw.extend(items)   # one block holds a full page of this address's transfers
-        for page in range(2, MAX_WINDOW // PAGE_SIZE + 1):
-            batch = await client.token_transfers(address, cursor, cursor, page=page)
-            raw.extend(batch)
-            if len(batch) < PAGE_SIZE:
-                break
-        else:
-            raise QueryTooLarge(f"block {cursor} holds more than {MAX_WINDOW} transfers of one address")
-        cursor += 1
-    return raw
+    async def page(first: int, last: int, number: int) -> list[dict[str, Any]]:
+        return await client.token_transfers(address, first, last, page=number)
+    return await read_by_block(page, _block_of, start, end, "transfers of one address")
 
 
 async def address_transfers(client: EtherscanClient, address: str, start: int, end: int,

@@ -18,7 +18,8 @@ from ..budget import DailyBudget
 from ..pacing import Pacer
 from .tokens import TRANSFER_TOPIC
 
-__all__ = ["EtherscanClient", "BlockHeader", "classify_error", "parse_transfer_log", "PAGE_SIZE", "MAX_WINDOW"]
+__all__ = ["EtherscanClient", "BlockHeader", "classify_error", "parse_transfer_log", "read_by_block", "PAGE_SIZE",
+           "MAX_WINDOW"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -258,21 +259,9 @@ class EtherscanClient:
         return found
 
     async def _read_range(self, contract: str, low: int, high: int) -> list[Transfer]:
-        raw: list[dict[str, Any]] = []
-        cursor = low
-        while cursor <= high:
-            items = await self.get_logs(contract, cursor, high)
-            if len(items) < PAGE_SIZE:
-                raw.extend(items)
-                break
-            last_block = _block_of(items[-1])
-            if last_block > cursor:
-                # a full page: keep the complete blocks, restart at the last (possibly partial) block
-                raw.extend(item for item in items if _block_of(item) < last_block)
-                cursor = last_block
-                continue
-            raw.extend(await self._read_one_block(contract, cursor, items))
-            cursor += 1
+        async def page(first: int, last: int, number: int) -> list[dict[str, Any]]:
+            return await self.get_logs(contract, first, last, page=number)
+        raw = await read_by_block(page, _block_of, low, high, f"transfers of {contract}")
         transfers = []
         for item in raw:
             try:
@@ -283,15 +272,37 @@ class EtherscanClient:
                 transfers.append(transfer)
         return transfers
 
-    async def _read_one_block(self, contract: str, block: int, first_page: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A single block holding ≥ PAGE_SIZE logs: walk its pages up to the page window."""
-        items = list(first_page)
-        for page in range(2, MAX_WINDOW // PAGE_SIZE + 1):
-            batch = await self.get_logs(contract, block, block, page=page)
-            items.extend(batch)
+
+async def read_by_block(page: Callable[[int, int, int], Awaitable[list[dict[str, Any]]]],
+                        block_of: Callable[[dict[str, Any]], int], low: int, high: int,
+                        what: str) -> list[dict[str, Any]]:
+    """Every item in [low, high] of an endpoint sorted by block and capped at PAGE_SIZE items per request.
+
+    ``page(first, last, number)`` fetches one page. A full page keeps its complete blocks and restarts at its last
+    block; a single block holding a full page is walked page by page up to the page window (page × offset).
+    """
+    raw: list[dict[str, Any]] = []
+    cursor = low
+    while cursor <= high:
+        items = await page(cursor, high, 1)
+        if len(items) < PAGE_SIZE:
+            raw.extend(items)
+            break
+        last_block = block_of(items[-1])
+        if last_block > cursor:
+            raw.extend(item for item in items if block_of(item) < last_block)
+            cursor = last_block
+            continue
+        raw.extend(items)
+        for number in range(2, MAX_WINDOW // PAGE_SIZE + 1):
+            batch = await page(cursor, cursor, number)
+            raw.extend(batch)
             if len(batch) < PAGE_SIZE:
-                return items
-        raise QueryTooLarge(f"block {block} holds more than {MAX_WINDOW} transfers of {contract}")
+                break
+        else:
+            raise QueryTooLarge(f"block {cursor} holds more than {MAX_WINDOW} {what}")
+        cursor += 1
+    return raw
 
 
 def _block_of(item: dict[str, Any]) -> int:
