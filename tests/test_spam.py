@@ -242,3 +242,23 @@ async def test_old_bot_history_feeds_the_screen_and_spam_report(fakes, scanner_f
         report = await store.spam_report(7)
     assert report.count == 1 and report.imported == 1
     assert f"imitates {short(PAID)}, an address you paid" in " ".join(report.latest[0].reasons)
+
+
+async def test_add_learns_the_addresses_past_so_older_counterparties_are_protected(fakes, settings_for):
+    """Paid before the watch began: /add fetches the address's past (one tokentx), so its lookalike is caught."""
+    from conftest import USER, converse, running
+
+    fakes.chain.transfer("USDT", ME, PAID, 800 * USDT)                 # long before the /add
+    fakes.chain.transfer("USDT", "0x" + "cd" * 20, ME, 0)              # old poisoning: must not become a contact
+    fakes.chain.mine(5)
+    async with running(settings_for(fakes)):
+        await converse(fakes.telegram, f"/add {ME} Savings")
+        assert fakes.etherscan.calls["account.tokentx"] >= 1
+        fakes.chain.transfer("USDT", FAKE_PAID, ME, 3 * USDT)          # more than dust, from a lookalike of PAID
+        fakes.chain.transfer("USDC", FRIEND, ME, 12 * USDT)
+        fakes.chain.mine()
+        with trio.fail_after(15):
+            messages = await fakes.telegram.wait_for_messages(USER, 2)
+        assert "12 USDC" in messages[1].text
+        [report] = await converse(fakes.telegram, "/spam")
+    assert "1 suspicious transfer" in report and f"imitates {short(PAID)}, an address you paid" in report

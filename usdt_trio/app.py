@@ -15,6 +15,7 @@ import trio
 
 from . import __version__
 from .budget import DailyBudget
+from .chain.address_scan import past_transfers
 from .chain.etherscan import EtherscanClient
 from .chain.tokens import ETHEREUM, TOKENS_BY_CHAIN
 from .config import Settings
@@ -101,7 +102,12 @@ async def _serve(settings: Settings, http: httpx.AsyncClient, store: Store, sign
                       budget=etherscan.budget, rate=settings.ETHERSCAN_RATE_LIMIT,
                       interval=settings.CHECK_INTERVAL_SECONDS, spam=settings.spam_settings(),
                       contract_cache_size=settings.CONTRACT_CREATION_CACHE_SIZE)
-    commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER)
+    async def learn_history(address: str, head: int) -> None:
+        stored = await store.record_past_transfers(address, await past_transfers(etherscan, address, head))
+        log.info("/add: %d past transfers of the new address feed the spam screen", stored)
+
+    commands = Commands(store, etherscan.block_number, max_wallets=settings.MAX_WALLETS_PER_USER,
+                        learn_history=learn_history)
     throttle = Throttle(settings.RATE_LIMIT_MAX_CALLS, settings.RATE_LIMIT_WINDOW_SECONDS)
     poller = Poller(bot, store, commands, throttle, limiter, poll_timeout=poll_timeout)
     async with trio.open_nursery() as nursery:

@@ -8,13 +8,14 @@ and position. Both strategies therefore give the same identities for the same tr
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ApiUnavailable
 from .etherscan import EtherscanClient, read_by_block
 from .models import Transfer
 
-__all__ = ["BlockLogs", "address_transfers"]
+__all__ = ["BlockLogs", "address_transfers", "PastTransfer", "past_transfers"]
 
 BlockLogs = dict[tuple[str, int], list[Transfer]]   # (contract, block) → its Transfer logs, in log order
 
@@ -89,4 +90,36 @@ async def address_transfers(client: EtherscanClient, address: str, start: int, e
                 break
         else:
             raise ApiUnavailable(f"tokentx lists a transfer in block {transfer.block_number} that its logs lack")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PastTransfer:
+    """A genuine-looking transfer from an address's past, any token (what its owner knows of a counterparty)."""
+
+    counterparty: str
+    outgoing: bool
+    tx_hash: str
+    amount: str          # smallest units, as a decimal string
+    token_symbol: str
+    block_number: int
+    time: int
+
+
+async def past_transfers(client: EtherscanClient, address: str, end_block: int) -> list[PastTransfer]:
+    """The address's latest 1,000 token transfers up to ``end_block`` (one call), without zero-value, dust
+    (under 1/10 of a token) and self-transfers: poisoners' entries must not become known counterparties."""
+    found = []
+    for item in await client.token_transfers(address, 0, end_block, sort="desc"):
+        try:
+            sender, recipient = _address(item, "from"), _address(item, "to")
+            value, decimals = _int(item, "value"), _int(item, "tokenDecimal")
+            block, time = _int(item, "blockNumber"), _int(item, "timeStamp")
+        except (KeyError, ValueError, TypeError):
+            continue   # a malformed row of some exotic token: it just does not count
+        if sender == recipient or value * 10 < 10 ** decimals or address not in (sender, recipient):
+            continue
+        outgoing = sender == address
+        found.append(PastTransfer(recipient if outgoing else sender, outgoing, str(item.get("hash", "")).lower(),
+                                  str(value), str(item.get("tokenSymbol", ""))[:16], block, time))
     return found

@@ -197,10 +197,10 @@ class EtherscanClient:
         return await self._retrying(call, f"eth_getBlockByNumber {number}")
 
     async def token_transfers(self, address: str, start_block: int, end_block: int, *, page: int = 1,
-                              offset: int = PAGE_SIZE) -> list[dict[str, Any]]:
-        """One page of account/tokentx for ``address`` (every token, ascending; raw items)."""
+                              offset: int = PAGE_SIZE, sort: str = "asc") -> list[dict[str, Any]]:
+        """One page of account/tokentx for ``address`` (every token; raw items)."""
         params = {"module": "account", "action": "tokentx", "address": address, "startblock": str(start_block),
-                  "endblock": str(end_block), "page": str(page), "offset": str(offset), "sort": "asc"}
+                  "endblock": str(end_block), "page": str(page), "offset": str(offset), "sort": sort}
 
         async def call() -> list[dict[str, Any]]:
             items = self._list_result(await self._get(params))

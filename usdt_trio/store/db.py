@@ -441,6 +441,21 @@ class Store:
         return dict(rows)
 
     # ---- spam ---------------------------------------------------------------------------------------------
+    async def record_past_transfers(self, address: str, rows: Sequence[Any]) -> int:
+        """Keep what /add fetched of an address's past (rows with counterparty, outgoing, tx_hash, amount,
+        token_symbol, block_number, time); once per address. Returns rows stored."""
+        def work(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM past_transfers WHERE address=? AND source='tokentx' LIMIT 1",
+                            (address,)).fetchone():
+                return 0
+            conn.executemany(
+                "INSERT INTO past_transfers(address, counterparty, outgoing, tx_hash, amount, token_symbol, "
+                "block_number, time, risk_score, source) VALUES (?,?,?,?,?,?,?,?,NULL,'tokentx')",
+                [(address, r.counterparty, int(r.outgoing), r.tx_hash, r.amount, r.token_symbol, r.block_number,
+                  r.time) for r in rows])
+            return len(rows)
+        return await self._run(self._tx, work)
+
     async def set_spam_mode(self, chat_id: int, mode: str) -> None:
         """'silent' (suspicious transfers only in /spam) or 'warn' (a one-line warning for each)."""
         await self._run(self._tx, lambda c: c.execute("UPDATE chats SET spam_mode=? WHERE chat_id=?", (mode, chat_id)))
@@ -466,7 +481,7 @@ class Store:
                       for r in rows[:latest]]
             scores = [r[3] for r in rows]
             (imported,) = conn.execute(
-                "SELECT COUNT(*) FROM legacy_history l WHERE l.risk_score >= ? AND l.address IN "
+                "SELECT COUNT(*) FROM past_transfers l WHERE l.risk_score >= ? AND l.address IN "
                 "(SELECT address FROM watches WHERE chat_id=?)", (LEGACY_SPAM_THRESHOLD, chat_id)).fetchone()
             return SpamReport(len(rows), totals, min(scores, default=0), max(scores, default=0), recent,
                               mode_row[0] if mode_row else "silent", imported)

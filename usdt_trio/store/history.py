@@ -41,7 +41,7 @@ class HistoryReader:
                 if recipient in found:
                     found[recipient].append((sender, False, block_time))
             for address, counterparty, outgoing, time in self.conn.execute(
-                    f"SELECT address, counterparty, outgoing, time FROM legacy_history WHERE address IN ({marks}) "
+                    f"SELECT address, counterparty, outgoing, time FROM past_transfers WHERE address IN ({marks}) "
                     "AND (risk_score IS NULL OR risk_score < ?)", (*chunk, LEGACY_SPAM_THRESHOLD)):
                 found[address].append((counterparty, bool(outgoing), time))   # usdt_monitor_bot's genuine history
         return found

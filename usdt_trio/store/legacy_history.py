@@ -1,8 +1,9 @@
-"""Migration step 4: keep usdt_monitor_bot's transaction history (spam verdicts included) after a switch.
+"""Migration step 4: the ``past_transfers`` table, and usdt_monitor_bot's transaction history copied into it.
 
-Its rows have no log index, so they cannot become transfers of ours; they are copied into ``legacy_history``, where
-the spam screen reads the genuine ones as known counterparties (a lookalike of someone the user paid last month is
-caught from the first cycle) and /spam counts the ones the old bot held back.
+``past_transfers`` holds history the scanner did not read itself: the old bot's rows (no log index, so they cannot
+become transfers of ours; /spam counts the ones it held back) and what /add fetched of a new address's past. The
+spam screen reads the genuine ones as known counterparties, so a lookalike of someone the user paid last month is
+caught from the first cycle.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ def _unix(text: object) -> int:
 
 def import_spam_history(conn: sqlite3.Connection) -> None:
     conn.execute(
-        "CREATE TABLE legacy_history (address TEXT NOT NULL, counterparty TEXT NOT NULL, outgoing INTEGER NOT NULL, "
+        "CREATE TABLE past_transfers (address TEXT NOT NULL, counterparty TEXT NOT NULL, outgoing INTEGER NOT NULL, "
         "tx_hash TEXT NOT NULL, amount TEXT NOT NULL, token_symbol TEXT, block_number INTEGER, time INTEGER NOT NULL, "
-        "risk_score INTEGER)")
-    conn.execute("CREATE INDEX legacy_history_by_address ON legacy_history(address)")
+        "risk_score INTEGER, source TEXT NOT NULL DEFAULT 'usdt_monitor_bot')")
+    conn.execute("CREATE INDEX past_transfers_by_address ON past_transfers(address)")
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "transaction_history" not in tables:
         return
@@ -47,5 +48,6 @@ def import_spam_history(conn: sqlite3.Connection) -> None:
         outgoing = sender == monitored
         rows.append((monitored, recipient if outgoing else sender, int(outgoing), str(tx_hash), str(value), symbol,
                      block, _unix(stamp), risk))
-    conn.executemany("INSERT INTO legacy_history VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    conn.executemany("INSERT INTO past_transfers(address, counterparty, outgoing, tx_hash, amount, token_symbol, "
+                     "block_number, time, risk_score) VALUES (?,?,?,?,?,?,?,?,?)", rows)
     log.info("imported usdt_monitor_bot transaction history: %d rows", len(rows))

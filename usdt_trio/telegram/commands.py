@@ -84,9 +84,10 @@ class Commands:
     """The bot's private-chat commands. ``current_head`` returns the chain head (for /add)."""
 
     def __init__(self, store: Store, current_head: Callable[[], Awaitable[int]], *, max_wallets: int,
-                 chain_id: int = ETHEREUM) -> None:
+                 chain_id: int = ETHEREUM, learn_history: Callable[[str, int], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.current_head = current_head
+        self.learn_history = learn_history   # fetches a new address's past counterparties (spam screen)
         self.max_wallets = max_wallets
         self.chain_id = chain_id
 
@@ -136,6 +137,12 @@ class Commands:
             log.warning("/add: chain head unavailable: %s", type(exc).__name__)
             return ["⚠️ I couldn't reach Ethereum to find the current block. Please try /add again in a minute."]
         result = await self.store.add_watch(Watch(chat_id, self.chain_id, address, label, head), self.max_wallets)
+        if result is AddResult.ADDED and self.learn_history is not None:
+            try:
+                with trio.fail_after(HEAD_TIMEOUT):
+                    await self.learn_history(address, head)
+            except (ChainApiError, trio.TooSlowError) as exc:   # the watch works without it
+                log.warning("/add: history of the new address unavailable: %s", type(exc).__name__)
         shown = display_address(address, label)
         if result is AddResult.EXISTS:
             return [f"You already watch {shown}."]
