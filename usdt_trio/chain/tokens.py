@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Token", "TRANSFER_TOPIC", "ETHEREUM", "TOKENS_BY_CHAIN", "EXPLORERS", "MIN_SECONDS_PER_BLOCK"]
+__all__ = ["Token", "TRANSFER_TOPIC", "ETHEREUM", "TOKENS_BY_CHAIN", "EXPLORERS", "MIN_SECONDS_PER_BLOCK", "token_for"]
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 ETHEREUM = 1
@@ -29,3 +29,11 @@ TOKENS_BY_CHAIN: dict[int, tuple[Token, ...]] = {
 }
 
 EXPLORERS: dict[int, str] = {ETHEREUM: "https://etherscan.io"}
+
+_BY_CONTRACT: dict[tuple[int, str], Token] = {
+    (t.chain_id, t.contract): t for tokens in TOKENS_BY_CHAIN.values() for t in tokens}
+
+
+def token_for(chain_id: int, contract: str) -> Token | None:
+    """The configured token at ``contract`` (lowercase) on a chain, if any."""
+    return _BY_CONTRACT.get((chain_id, contract))

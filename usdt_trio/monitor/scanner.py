@@ -22,7 +22,7 @@ from ..budget import DailyBudget
 from ..chain.address_scan import BlockLogs, address_transfers
 from ..chain.etherscan import BlockHeader, EtherscanClient
 from ..chain.models import Transfer
-from ..chain.tokens import MIN_SECONDS_PER_BLOCK, Token
+from ..chain.tokens import MIN_SECONDS_PER_BLOCK, Token, token_for
 from ..errors import ApiUnavailable, ChainApiError, DailyLimitReached, InvalidApiKey
 from ..store.db import Gap, Store
 from ..store.reorgs import ReorgOutcome
@@ -86,8 +86,9 @@ class Scanner:
         self.interval = interval
         self.live_span = live_span
         self.estimator = CallEstimator(self.contracts)
-        self.screener = Screener({t.contract: t for t in self.tokens}, spam)
-        self._creations: OrderedDict[str, int | None] = OrderedDict()   # sender → creation block (None: not a contract)
+        self.screener = Screener(spam)
+        # sender → creation block (None: not a contract), bounded LRU
+        self._creations: OrderedDict[str, int | None] = OrderedDict()
         self.contract_cache_size = contract_cache_size
         self.strategy: str | None = None   # force LOGS or ADDRESSES (benchmarks, tests); None = cheapest
         self.last_report: trio_util.AsyncValue[CycleReport | None] = trio_util.AsyncValue(None)
@@ -220,7 +221,8 @@ class Scanner:
         filter), from a bounded cache, else one getcontractcreation call for at most 5 new senders per cycle.
 
         Only transfers under one token are looked into: poisoners send dust, and real payments must cost nothing."""
-        small = [t for t in transfers if t.value < 10 ** self._decimals(t.contract)]
+        small = [t for t in transfers
+                 if (token := token_for(t.chain_id, t.contract)) is not None and t.value < 10 ** token.decimals]
         if not small:
             return {}
         watched = await self.store.watched_among(self.chain_id, {t.recipient for t in small})
@@ -241,9 +243,6 @@ class Scanner:
             if address in self._creations:
                 self._creations.move_to_end(address)
         return {a: self._creations[a] for a in senders if self._creations.get(a) is not None}
-
-    def _decimals(self, contract: str) -> int:
-        return next((t.decimals for t in self.tokens if t.contract == contract), 0)
 
     async def _settle_reorg(self, fork: int, checkpoint: int, header: BlockHeader) -> ReorgOutcome:
         """Read (fork, checkpoint] again, completely, and reconcile what was stored for it in one commit."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..chain.tokens import Token
+from ..chain.tokens import token_for
 from ..store.db import Delivery
 from ..store.history import HistoryReader
 from .spam import Profile, SpamSettings, score_transfer
@@ -16,8 +16,7 @@ __all__ = ["Screener"]
 class Screener:
     """Scores a commit's deliveries in transfer order; history is read once per commit, in bulk."""
 
-    def __init__(self, tokens: Mapping[str, Token], settings: SpamSettings | None = None) -> None:
-        self.tokens = tokens          # contract → token (for decimals)
+    def __init__(self, settings: SpamSettings | None = None) -> None:
         self.settings = settings or SpamSettings()
 
     def screen(self, deliveries: Sequence[Delivery], history: HistoryReader,
@@ -43,7 +42,7 @@ class Screener:
                     if time < d.transfer.block_time:   # what was known before (a re-read range is stored already)
                         profile.remember(counterparty, outgoing=outgoing, time=time)
             t = d.transfer
-            token = self.tokens.get(t.contract)
+            token = token_for(t.chain_id, t.contract)
             verdict = score_transfer(profile, counterparty=d.counterparty, outgoing=d.kind == "out", value=t.value,
                                      decimals=token.decimals if token else 0, time=t.block_time, block=t.block_number,
                                      sender_created_block=None if d.kind == "out" else created.get(d.counterparty))

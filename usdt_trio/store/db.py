@@ -257,7 +257,10 @@ class Store:
     async def watched_among(self, chain_id: int, addresses: Iterable[str]) -> set[str]:
         """Those of ``addresses`` an active chat watches."""
         candidates = list(addresses)
-        return await self._run(lambda: {a for a in candidates if self._watched_for(chain_id).get(a)})
+        def work() -> set[str]:
+            watched = self._watched_for(chain_id)
+            return {a for a in candidates if watched.get(a)}
+        return await self._run(work)
 
     async def watched_addresses(self, chain_id: int, before_block: int, limit: int | None = None,
                                 after: str = "") -> list[str] | None:
@@ -296,10 +299,7 @@ class Store:
             if replaced is not None:
                 conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number>=?", (chain_id, replaced[0]))
             if block_hash is not None:
-                conn.execute("INSERT OR REPLACE INTO block_hashes(chain_id, number, hash) VALUES (?,?,?)",
-                             (chain_id, *block_hash))
-                conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number<?",
-                             (chain_id, block_hash[0] - HASH_WINDOW))
+                _remember_block(conn, chain_id, *block_hash)
             return enqueued
         return await self._run(self._tx, work)
 
@@ -379,11 +379,7 @@ class Store:
     # ---- block hashes --------------------------------------------------------------------------------------
     async def remember_block(self, chain_id: int, number: int, block_hash: str) -> None:
         """Remember the hash of a checkpoint block (older ones beyond HASH_WINDOW are forgotten)."""
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO block_hashes(chain_id, number, hash) VALUES (?,?,?)",
-                         (chain_id, number, block_hash))
-            conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number<?", (chain_id, number - HASH_WINDOW))
-        await self._run(self._tx, work)
+        await self._run(self._tx, lambda conn: _remember_block(conn, chain_id, number, block_hash))
 
     async def block_hashes(self, chain_id: int, up_to: int) -> list[tuple[int, str]]:
         """Remembered (number, hash) pairs at or below ``up_to``, newest first."""
@@ -495,6 +491,12 @@ class Store:
     async def set_value(self, key: str, value: str) -> None:
         await self._run(self._tx, lambda c: c.execute(
             "INSERT INTO kv(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value)))
+
+
+def _remember_block(conn: sqlite3.Connection, chain_id: int, number: int, block_hash: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO block_hashes(chain_id, number, hash) VALUES (?,?,?)",
+                 (chain_id, number, block_hash))
+    conn.execute("DELETE FROM block_hashes WHERE chain_id=? AND number<?", (chain_id, number - HASH_WINDOW))
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -11,7 +11,7 @@ import trio_util
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from ..chain.tokens import TOKENS_BY_CHAIN, Token
+from ..chain.tokens import token_for
 from ..store.db import OutboxItem, Store
 from .limits import ChatLimiter
 from .spam_view import render_warning
@@ -24,17 +24,14 @@ log = logging.getLogger(__name__)
 GROUP_THRESHOLD = 5        # a chat with this many pending notifications gets them grouped into few messages
 DIGEST_THRESHOLD = 20      # ... and with this many, one digest message for all of them (corrections stay apart)
 MAX_BACKOFF = 300.0
-POLL_FALLBACK = 1.0
+POLL_FALLBACK = 1.0        # re-read the outbox at least this often (retries whose pause ended)
 READ_LIMIT = 2000          # outbox rows read per round (all chats)
 CHAT_READ_LIMIT = 5000     # rows one chat's worker reads when the round's read was full
-SEND_TIMEOUT = 15.0        # seconds a sendMessage may take before it is treated as a network failure        # re-read the outbox at least this often (retries whose pause ended)
-
-_TOKENS: dict[tuple[int, str], Token] = {(t.chain_id, t.contract): t for ts in TOKENS_BY_CHAIN.values() for t in ts}
-
+SEND_TIMEOUT = 15.0        # seconds a sendMessage may take before it is treated as a network failure
 
 def to_notification(item: OutboxItem) -> Notification:
     t = item.transfer
-    token = _TOKENS.get((t.chain_id, t.contract))
+    token = token_for(t.chain_id, t.contract)
     return Notification(
         kind=item.kind, chain_id=t.chain_id, token_symbol=token.symbol if token else "tokens",
         decimals=token.decimals if token else 0, value=t.value, watched=item.watched,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import html
 
-from ..chain.tokens import ETHEREUM, TOKENS_BY_CHAIN, Token
+from ..chain.tokens import ETHEREUM, token_for
 from ..chain.addresses import short_address as short
 from ..store.db import SpamReport, SuspiciousTransfer
 from .render import _clean_label, explorer_tx_url, format_amount, format_time
 
 __all__ = ["render_warning", "render_spam_report", "MODE_HELP"]
 
-_TOKENS: dict[str, Token] = {t.contract: t for ts in TOKENS_BY_CHAIN.values() for t in ts}
 MODE_HELP = ("/spam <code>warn</code> — a one-line warning for each; /spam <code>silent</code> — only here "
              "(the default)")
 
@@ -25,7 +24,7 @@ def _esc(text: str) -> str:
 
 
 def _amount(contract: str, value: int) -> str:
-    token = _TOKENS.get(contract)
+    token = token_for(ETHEREUM, contract)
     return f"{format_amount(value, token.decimals)} {token.symbol}" if token else f"{value} units"
 
 
