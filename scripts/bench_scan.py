@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -77,6 +79,22 @@ def mainnet_block(chain: SimChain, rng: random.Random, watched: list[str]) -> in
     return chain.mine()
 
 
+@asynccontextmanager
+async def scanner_on_fakes(etherscan: FakeEtherscan, watched: list[str], *, pacer_rate: int,
+                           budget: DailyBudget | None = None, **options) -> AsyncIterator[Scanner]:
+    """The real Scanner over loopback HTTP against ``etherscan``, with a fresh database watching ``watched``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "db.sqlite3"
+        await prepared_db(db, watched, etherscan.chain.head)
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(serve_http, etherscan.handle)
+            async with httpx.AsyncClient() as http, open_store(db) as store:
+                client = EtherscanClient(http, base_url=f"{url}/v2/api", api_key=KEY, chain_id=1,
+                                         limiter=trio.CapacityLimiter(3), pacer=Pacer(pacer_rate), budget=budget)
+                yield Scanner(store, client, TOKENS_BY_CHAIN[1], max_age_days=7, budget=budget, **options)
+            nursery.cancel_scope.cancel()
+
+
 # ---- part 1: one configuration in a child process -------------------------------------------------------
 
 async def one_configuration(size: int, strategy: str, cycles: int) -> dict:
@@ -84,27 +102,19 @@ async def one_configuration(size: int, strategy: str, cycles: int) -> dict:
     etherscan = FakeEtherscan(chain, api_keys=[KEY], rate_limit=100_000)
     watched = addresses(size)
     rng = random.Random(2)
-    with tempfile.TemporaryDirectory() as tmp:
-        await prepared_db(Path(tmp) / "db.sqlite3", watched, chain.head)
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(serve_http, etherscan.handle)
-            async with httpx.AsyncClient() as http, open_store(Path(tmp) / "db.sqlite3") as store:
-                client = EtherscanClient(http, base_url=f"{url}/v2/api", api_key=KEY, chain_id=1,
-                                         limiter=trio.CapacityLimiter(3), pacer=Pacer(100_000))
-                scanner = Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=0, max_age_days=7)
-                scanner.strategy = strategy
-                await scanner.cycle()
-                calls, cpu, wall, enqueued = [], [], [], 0
-                for _ in range(cycles):
-                    mainnet_block(chain, rng, watched)
-                    cpu0, wall0 = time.process_time(), time.perf_counter()
-                    report = await scanner.cycle()
-                    cpu.append(time.process_time() - cpu0)
-                    wall.append(time.perf_counter() - wall0)
-                    calls.append(report.api_calls)
-                    enqueued += report.enqueued
-                block = await scanner.fetch_logs(chain.head, chain.head)   # one block's transfers, as parsed
-            nursery.cancel_scope.cancel()
+    async with scanner_on_fakes(etherscan, watched, pacer_rate=100_000, confirmations=0) as scanner:
+        scanner.strategy = strategy
+        await scanner.cycle()
+        calls, cpu, wall, enqueued = [], [], [], 0
+        for _ in range(cycles):
+            mainnet_block(chain, rng, watched)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            report = await scanner.cycle()
+            cpu.append(time.process_time() - cpu0)
+            wall.append(time.perf_counter() - wall0)
+            calls.append(report.api_calls)
+            enqueued += report.enqueued
+        block = await scanner.fetch_logs(chain.head, chain.head)   # one block's transfers, as parsed
     compact = WatchedSet()
     tracemalloc.start()
     for i, address in enumerate(watched):
@@ -136,50 +146,34 @@ async def latency(size: int, blocks: int, block_time: float) -> dict:
     watched = addresses(size)
     rng = random.Random(3)
     confirmations = 2
-    confirmed_at: dict[int, float] = {}
+    confirmed_at: dict[int, float] = {}   # payment block → when it reached its confirmations
     delays: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        await prepared_db(Path(tmp) / "db.sqlite3", watched, chain.head)
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(serve_http, etherscan.handle)
-            async with httpx.AsyncClient() as http, open_store(Path(tmp) / "db.sqlite3") as store:
-                client = EtherscanClient(http, base_url=f"{url}/v2/api", api_key=KEY, chain_id=1,
-                                         limiter=trio.CapacityLimiter(3), pacer=Pacer(FREE_RATE),
-                                         budget=DailyBudget(FREE_DAILY))
-                scanner = Scanner(store, client, TOKENS_BY_CHAIN[1], confirmations=confirmations, max_age_days=7,
-                                  budget=client.budget, rate=FREE_RATE, interval=block_time)
-                reported: list[tuple[float, int]] = []
+    measured = trio.Event()
+    async with scanner_on_fakes(etherscan, watched, pacer_rate=FREE_RATE, budget=DailyBudget(FREE_DAILY),
+                                confirmations=confirmations, rate=FREE_RATE, interval=block_time) as scanner, \
+            trio.open_nursery() as nursery:
 
-                def on_enqueued() -> None:
-                    reported.append((trio.current_time(), 0))
+        async def watch_reports() -> None:
+            async for report in scanner.last_report.eventual_values():
+                if report is None or report.to_block is None:
+                    continue
+                for block in [b for b in confirmed_at if b <= report.to_block]:
+                    delays.append(trio.current_time() - confirmed_at.pop(block))
+                if len(delays) >= blocks:
+                    measured.set()
 
-                scanner.on_enqueued = on_enqueued
-                await nursery.start(scanner.run, block_time)
-                await trio.sleep(rng.uniform(0, block_time))   # blocks and cycles out of phase
-                payments: list[int] = []
-                async with trio.open_nursery() as inner:
-                    async def watch_reports() -> None:
-                        async for report in scanner.last_report.eventual_values():
-                            if report is not None and report.to_block is not None:
-                                for b in payments:
-                                    if b not in seen and b <= report.to_block and b in confirmed_at:
-                                        seen.add(b)
-                                        delays.append(trio.current_time() - confirmed_at[b])
-                    seen: set[int] = set()
-                    inner.start_soon(watch_reports)
-                    for _ in range(blocks + confirmations):
-                        head = mainnet_block(chain, rng, watched)
-                        payments.append(head)
-                        confirmed_at.setdefault(head - confirmations, trio.current_time())
-                        await trio.sleep(block_time * rng.uniform(0.75, 1.25))   # cycles and blocks drift apart
-                    with trio.move_on_after(block_time * 2):
-                        while len(delays) < blocks:
-                            await trio.sleep(0.05)
-                    inner.cancel_scope.cancel()
-                calls = [r for r in [scanner.last_report.value.api_calls]]
-            nursery.cancel_scope.cancel()
-    return {"size": size, "delays": delays, "rate_limited": etherscan.rate_limited, "last_calls": calls,
-            "calls_total": etherscan.calls.total(), "interval": block_time}
+        await nursery.start(scanner.run, block_time)
+        nursery.start_soon(watch_reports)
+        await trio.sleep(rng.uniform(0, block_time))   # blocks and cycles out of phase
+        for _ in range(blocks + confirmations):
+            head = mainnet_block(chain, rng, watched)
+            if head - confirmations > chain.start_block:
+                confirmed_at[head - confirmations] = trio.current_time()
+            await trio.sleep(block_time * rng.uniform(0.75, 1.25))   # cycles and blocks drift apart
+        with trio.move_on_after(block_time * 2):
+            await measured.wait()
+        nursery.cancel_scope.cancel()
+    return {"size": size, "delays": delays, "rate_limited": etherscan.rate_limited}
 
 
 # ---- report ----------------------------------------------------------------------------------------------
