@@ -198,14 +198,20 @@ async def test_reorg_deeper_than_confirmations_corrects_what_was_announced(fakes
         assert later.enqueued == 0 and not later.reorg
 
 
+async def one_payment_scanned(fakes, scanner, store) -> str:
+    """Chat 1 watches WALLET; one 9 USDT payment to it is mined and enqueued; returns its tx hash."""
+    await scanner.cycle()
+    await watch(store, 1, WALLET, fakes.chain.head)
+    tx = fakes.chain.new_tx_hash()
+    fakes.chain.transfer("USDT", STRANGER, WALLET, 9 * 10**6, tx_hash=tx)
+    fakes.chain.mine()
+    assert (await scanner.cycle()).enqueued == 1
+    return tx
+
+
 async def test_reorg_before_sending_withdraws_the_notification_quietly(fakes, scanner_for):
     async with scanner_for() as (scanner, store):
-        await scanner.cycle()
-        await watch(store, 1, WALLET, fakes.chain.head)
-        tx = fakes.chain.new_tx_hash()
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 9 * 10**6, tx_hash=tx)
-        fakes.chain.mine()
-        assert (await scanner.cycle()).enqueued == 1
+        tx = await one_payment_scanned(fakes, scanner, store)
         fakes.chain.reorg(1, drop=[tx])
         report = await scanner.cycle()
         assert (report.reorg.cancelled, report.reorg.corrections) == (1, 0)
@@ -214,12 +220,7 @@ async def test_reorg_before_sending_withdraws_the_notification_quietly(fakes, sc
 
 async def test_removed_transfer_that_comes_back_is_announced_again(fakes, scanner_for):
     async with scanner_for() as (scanner, store):
-        await scanner.cycle()
-        await watch(store, 1, WALLET, fakes.chain.head)
-        tx = fakes.chain.new_tx_hash()
-        fakes.chain.transfer("USDT", STRANGER, WALLET, 9 * 10**6, tx_hash=tx)
-        fakes.chain.mine()
-        await scanner.cycle()
+        tx = await one_payment_scanned(fakes, scanner, store)
         await store.mark_sent([r.outbox_id for r in await store.pending_outbox()])
         fakes.chain.reorg(1, drop=[tx])
         await scanner.cycle()
